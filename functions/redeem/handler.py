@@ -1,0 +1,35 @@
+"""POST /v1/programs/{program_id}/members/{member_id}/redemptions: spend points."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.metrics import MetricUnit
+
+from shared.api import RedemptionIn
+from shared.http import MemberIdPath, ProgramIdPath, json_response, lambda_handler, make_resolver, metrics, request_time
+from shared.logic import redeem_points
+
+app = make_resolver()
+
+
+@app.post(
+    "/v1/programs/<program_id>/members/<member_id>/redemptions",
+    summary="Spend points, soonest-expiring first",
+    tags=["members"],
+    responses={
+        201: {"description": "Redeemed"},
+        200: {"description": "Replay of an applied redemption_id"},
+        409: {"description": "INSUFFICIENT_POINTS or IDEMPOTENCY_CONFLICT; nothing changed"},
+    },
+)
+def post_redemption(
+    program_id: ProgramIdPath, member_id: MemberIdPath, redemption: Annotated[RedemptionIn, Body()]
+) -> Response[dict[str, Any]]:
+    status, body = redeem_points(program_id, member_id, redemption, request_time(app))
+    if status == 201:
+        metrics.add_metric(name="PointsRedeemed", unit=MetricUnit.Count, value=redemption.points)
+    return json_response(status, body)
+
+
+handler = lambda_handler(app)

@@ -1,0 +1,145 @@
+"""Request models of the HTTP API: what a client may send, validated before any logic runs.
+
+Amounts are decimal *strings* (a JSON number is refused: floats lose cents); points are
+integers (``10.0`` and ``"10"`` are refused). Ids are 1-128 characters without ``#``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+)
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=ID_PATTERN)]
+MAX_POINTS = 1_000_000_000
+
+
+def _must_be_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("must be a string (decimal amounts and timestamps are sent as strings)")
+    return value
+
+
+MoneyText = Annotated[
+    str,
+    BeforeValidator(_must_be_text),
+    StringConstraints(pattern=r"^\d{1,12}(\.\d{1,4})?$"),
+    Field(description='A non-negative decimal amount as a string, e.g. "199.90"'),
+]
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_must_be_text),
+    Field(description="RFC 3339 with an offset, e.g. 2026-11-22T08:00:00Z"),
+]
+
+
+def money(text: str) -> Decimal:
+    return Decimal(text)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Attributes(BaseModel):
+    # Client systems attach more facts than the rules read (SKUs, channels); keep them out of
+    # the way instead of refusing the event.
+    model_config = ConfigDict(extra="ignore")
+
+
+class OrderCompletedAttributes(_Attributes):
+    order_id: Id
+    settled_amount: MoneyText
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+
+
+class LoginAttributes(_Attributes):
+    channel: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class ReviewAttributes(_Attributes):
+    item_id: Id
+    item_price: MoneyText
+    order_id: Id | None = None
+
+
+class PhotoReviewAttributes(ReviewAttributes):
+    rank: Annotated[StrictInt, Field(ge=1, description="1 for the item's first photo review")]
+
+
+def _short_map(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > 20:
+        raise ValueError("at most 20 member attributes")
+    for key, text in value.items():
+        if not 1 <= len(key) <= 64 or len(text) > 256:
+            raise ValueError("attribute names are 1-64 characters, values at most 256")
+    return value
+
+
+MemberAttributes = Annotated[dict[str, Annotated[str, BeforeValidator(_must_be_text)]], AfterValidator(_short_map)]
+
+
+class _EventBase(_Body):
+    event_id: Id
+    occurred_at: Timestamp
+    member_attributes: MemberAttributes = Field(
+        default_factory=dict, description="Facts about the member (e.g. account_type=kol) kept on the member"
+    )
+
+
+class OrderCompletedEvent(_EventBase):
+    type: Literal["order_completed"]
+    attributes: OrderCompletedAttributes
+
+
+class LoginEvent(_EventBase):
+    type: Literal["login"]
+    attributes: LoginAttributes = Field(default_factory=LoginAttributes)
+
+
+class ReviewApprovedEvent(_EventBase):
+    type: Literal["review_approved"]
+    attributes: ReviewAttributes
+
+
+class PhotoReviewApprovedEvent(_EventBase):
+    type: Literal["photo_review_approved"]
+    attributes: PhotoReviewAttributes
+
+
+EventIn = Annotated[
+    OrderCompletedEvent | LoginEvent | ReviewApprovedEvent | PhotoReviewApprovedEvent,
+    Field(discriminator="type"),
+]
+
+
+class RedemptionIn(_Body):
+    redemption_id: Id
+    points: Annotated[StrictInt, Field(gt=0, le=MAX_POINTS)]
+    occurred_at: Timestamp | None = Field(default=None, description="Business time; the request time if absent")
+    description: Annotated[str, StringConstraints(max_length=256)] | None = None
+
+
+def event_attributes(event: OrderCompletedEvent | LoginEvent | ReviewApprovedEvent | PhotoReviewApprovedEvent) -> dict:
+    """The event's attributes as the rules read them: amounts as ``Decimal``."""
+    values: dict[str, Any] = event.attributes.model_dump()
+    for name in ("settled_amount", "item_price"):
+        if name in values:
+            values[name] = money(values[name])
+    return values
+
+
+def occurred(event_time: datetime | None, request_time: datetime) -> datetime:
+    return event_time if event_time is not None else request_time

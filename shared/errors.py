@@ -1,0 +1,90 @@
+"""Domain errors. Each carries its HTTP status and error code; ``shared.http`` maps them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LoyaltyError(Exception):
+    """Base of every error the API reports with the error envelope."""
+
+    status = 500
+    code = "INTERNAL"
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class ValidationFailed(LoyaltyError):
+    """The request is malformed; ``details`` name the fields."""
+
+    status = 422
+    code = "VALIDATION_ERROR"
+
+    @classmethod
+    def field(cls, field: str, message: str, location: str = "body") -> ValidationFailed:
+        return cls(f"{field}: {message}", [{"field": field, "in": location, "message": message}])
+
+
+class NotFound(LoyaltyError):
+    status = 404
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ProgramNotFound(NotFound):
+    def __init__(self, program_id: str) -> None:
+        super().__init__("PROGRAM_NOT_FOUND", f"program {program_id!r} does not exist")
+
+
+class MemberNotFound(NotFound):
+    def __init__(self, member_id: str) -> None:
+        super().__init__("MEMBER_NOT_FOUND", f"member {member_id!r} does not exist in this program")
+
+
+class Conflict(LoyaltyError):
+    """A business conflict: the request is well formed but cannot be applied."""
+
+    status = 409
+
+    def __init__(self, code: str, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message, details)
+        self.code = code
+
+
+class InsufficientPoints(Conflict):
+    def __init__(self, requested: int, available: int) -> None:
+        super().__init__(
+            "INSUFFICIENT_POINTS",
+            f"{requested} points requested, {available} available",
+            [{"field": "points", "requested": requested, "available": available}],
+        )
+
+
+class IdempotencyConflict(Conflict):
+    def __init__(self, key_name: str, key: str) -> None:
+        super().__init__(
+            "IDEMPOTENCY_CONFLICT",
+            f"{key_name} {key!r} was already used with a different request body",
+            [{"field": key_name}],
+        )
+
+
+class VersionConflict(Conflict):
+    def __init__(self, expected: int, current: int) -> None:
+        super().__init__(
+            "VERSION_CONFLICT",
+            f"expected version {expected}, current version is {current}",
+            [{"field": "If-Match", "expected": expected, "current": current}],
+        )
+
+
+class Busy(LoyaltyError):
+    """Contention or throttling outlasted our retries; safe for the client to retry the same key."""
+
+    status = 503
+    code = "BUSY"

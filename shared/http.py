@@ -1,0 +1,137 @@
+"""The HTTP edge every API function shares: resolver, error envelope, request time.
+
+Handlers never build error responses: they raise domain errors (``shared.errors``) and this
+module maps each to ``{"error": {"code", "message", "details"}}`` with its status. Unknown
+exceptions become a 500 ``INTERNAL`` carrying the request id, logged with the trace, never
+returned with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared import clock
+from shared.api import ID_PATTERN
+from shared.errors import LoyaltyError
+from shared.program import EVENT_TYPES
+
+MAX_BODY_BYTES = 64 * 1024
+_UNION_TAGS = frozenset(EVENT_TYPES) | {"year_end", "rolling_days", "month_end", "never"}
+_LOCATIONS = {"body", "path", "query", "header", "cookie"}
+
+logger = Logger()
+metrics = Metrics()
+
+ProgramIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN, description="Program id")]
+MemberIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN, description="Member id")]
+
+
+def error_body(
+    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None, **extra: Any
+) -> Response:
+    payload: dict[str, Any] = {"code": code, "message": message, "details": details or []}
+    payload.update(extra)
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps({"error": payload}, separators=(",", ":")),
+    )
+
+
+def _field_detail(error: dict[str, Any]) -> dict[str, Any]:
+    loc = list(error.get("loc", ()))
+    location = loc.pop(0) if loc and loc[0] in _LOCATIONS else "body"
+    if error.get("type") == "json_invalid":
+        pos = loc[0] if loc else "?"
+        return {
+            "field": "body",
+            "in": "body",
+            "message": f"malformed JSON: {error.get('ctx', {}).get('error', '')} at {pos}",
+        }
+    # Discriminated unions put the tag in the location ("login"); a client never wrote it.
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p in _UNION_TAGS)]
+    if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+        parts.append(str(error.get("ctx", {}).get("discriminator", "type")).strip("'"))
+    field = ".".join(parts) or location
+    return {"field": field, "in": location, "message": error.get("msg", "invalid")}
+
+
+def validation_response(errors: list[dict[str, Any]]) -> Response:
+    details = [_field_detail(e) for e in errors]
+    fields = ", ".join(sorted({d["field"] for d in details}))
+    return error_body(422, "VALIDATION_ERROR", f"invalid request: {fields}", details)
+
+
+def make_resolver() -> APIGatewayHttpResolver:
+    """An HTTP API (payload v2) resolver with validation on and our error envelope."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response:
+        return validation_response(list(exc.errors()))
+
+    @app.exception_handler(LoyaltyError)
+    def _domain(exc: LoyaltyError) -> Response:
+        if exc.status >= 500:
+            logger.warning("request not applied", extra={"code": exc.code})
+        return error_body(exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(NotFoundError)
+    def _no_route(_exc: NotFoundError) -> Response:
+        return error_body(404, "ROUTE_NOT_FOUND", "no such route")
+
+    @app.exception_handler(Exception)
+    def _internal(_exc: Exception) -> Response:
+        logger.exception("unhandled error")
+        request_id = app.current_event.request_context.request_id
+        return error_body(500, "INTERNAL", "internal error; quote the request id", request_id=request_id)
+
+    return app
+
+
+def request_time(app: APIGatewayHttpResolver) -> datetime:
+    """When API Gateway received the request: the "now" of reads and the default business time."""
+    return clock.from_epoch_ms(app.current_event.request_context.time_epoch)
+
+
+def json_response(status: int, body: dict[str, Any]) -> Response[dict[str, Any]]:
+    return Response(status_code=status, content_type="application/json", body=body)
+
+
+def _body_size(event: dict[str, Any]) -> int:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return len(base64.b64decode(body, validate=False))
+    return len(body.encode())
+
+
+def lambda_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda entry point for ``app``: size limit, logging context, metrics, then routing."""
+
+    @metrics.log_metrics
+    @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if _body_size(event) > MAX_BODY_BYTES:
+            # Refused before parsing: a huge body is never decoded, validated or logged.
+            detail = {"field": "body", "in": "body", "message": f"exceeds {MAX_BODY_BYTES} bytes"}
+            error = {"code": "VALIDATION_ERROR", "message": "request body too large", "details": [detail]}
+            return {
+                "statusCode": 422,
+                "headers": {"Content-Type": "application/json"},
+                "body": json.dumps({"error": error}, separators=(",", ":")),
+                "isBase64Encoded": False,
+            }
+        return app.resolve(event, context)
+
+    return handler

@@ -1,0 +1,195 @@
+"""PynamoDB models of the one table. Keys always start with the program id.
+
+| item             | pk                                   | sk                 |
+|------------------|--------------------------------------|--------------------|
+| program config   | PROGRAM#{program}                    | CONFIG (current)   |
+| config version   | PROGRAM#{program}                    | CONFIG#{version:08}|
+| member snapshot  | PROGRAM#{program}#MEMBER#{member}    | PROFILE            |
+| ledger entry     | PROGRAM#{program}#MEMBER#{member}    | LEDGER#{seq:012}   |
+| request record   | PROGRAM#{program}#REQUEST#{kind}#{k} | REQUEST            |
+
+Ids never contain ``#`` (the API refuses them), so keys cannot collide. Request records sit
+in their own partitions: a client key is unique per program, whichever member it names.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pynamodb.attributes import (
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+PROFILE = "PROFILE"
+CONFIG = "CONFIG"
+REQUEST = "REQUEST"
+LEDGER_PREFIX = "LEDGER#"
+
+
+def program_pk(program_id: str) -> str:
+    return f"PROGRAM#{program_id}"
+
+
+def member_pk(program_id: str, member_id: str) -> str:
+    return f"PROGRAM#{program_id}#MEMBER#{member_id}"
+
+
+def request_pk(program_id: str, kind: str, key: str) -> str:
+    return f"PROGRAM#{program_id}#REQUEST#{kind}#{key}"
+
+
+def ledger_sk(seq: int) -> str:
+    return f"{LEDGER_PREFIX}{seq:012d}"
+
+
+def config_version_sk(version: int) -> str:
+    return f"{CONFIG}#{version:08d}"
+
+
+class _Meta:
+    """Settings every model shares; read from the environment the function runs in."""
+
+    table_name = os.environ.get("TABLE_NAME", "loyalty-local")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    # DynamoDB Local (or any endpoint override); None in AWS.
+    host = os.environ.get("DYNAMODB_ENDPOINT") or None
+    # A Lambda has 10 s: fail a stuck call fast and let botocore's standard retries back off.
+    connect_timeout_seconds = 2
+    read_timeout_seconds = 5
+    max_retry_attempts = 3
+    max_pool_connections = 32
+
+
+def configure(table_name: str, host: str | None = None, region: str | None = None) -> None:
+    """Point every model at ``table_name`` (tests and the local runner; Lambda uses the environment)."""
+    for model in (ProgramItem, MemberItem, LedgerItem, RequestItem):
+        model.Meta.table_name = table_name
+        model.Meta.host = host
+        if region:
+            model.Meta.region = region
+        model._connection = None
+
+
+class _Base(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class ProgramItem(_Base):
+    """A program's config: the current one (sk ``CONFIG``) and every version (``CONFIG#n``)."""
+
+    class Meta(_Meta):
+        pass
+
+    version = NumberAttribute()
+    document = UnicodeAttribute()  # the validated config as JSON text: Decimal strings survive exactly
+    updated_at = UnicodeAttribute()
+
+
+class LotAttribute(MapAttribute[str, Any]):
+    expires_at = UnicodeAttribute(null=True)
+    points = NumberAttribute()
+
+
+class TierDueIndex(GlobalSecondaryIndex["MemberItem"]):
+    """Members by the day their tier is next evaluated (sparse: only tiers with a validity)."""
+
+    class Meta:
+        index_name = "tier_due"
+        projection = KeysOnlyProjection()
+
+    tier_due_pk = UnicodeAttribute(hash_key=True)
+    tier_due_sk = UnicodeAttribute(range_key=True)
+
+
+class ExpiryDueIndex(GlobalSecondaryIndex["MemberItem"]):
+    """Members by the day their soonest points lot expires (sparse: only members with lots)."""
+
+    class Meta:
+        index_name = "expiry_due"
+        projection = KeysOnlyProjection()
+
+    expiry_due_pk = UnicodeAttribute(hash_key=True)
+    expiry_due_sk = UnicodeAttribute(range_key=True)
+
+
+class MemberItem(_Base):
+    """The member snapshot: everything a read or a write needs, in one item."""
+
+    class Meta(_Meta):
+        pass
+
+    member_id = UnicodeAttribute()
+    version = NumberAttribute()
+    growth = NumberAttribute()
+    points_balance = NumberAttribute()
+    lots = ListAttribute(of=LotAttribute, default=list)
+    tier = UnicodeAttribute()
+    tier_since = UnicodeAttribute(null=True)
+    tier_valid_until = UnicodeAttribute(null=True)
+    login_days = MapAttribute[str, Any](default=dict)  # program-local day -> logins counted
+    months = MapAttribute[str, Any](default=dict)  # program-local month -> {orders, bonus}
+    attributes = MapAttribute[str, Any](default=dict)
+    ledger_seq = NumberAttribute()
+    config_version = NumberAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    tier_due_pk = UnicodeAttribute(null=True)
+    tier_due_sk = UnicodeAttribute(null=True)
+    expiry_due_pk = UnicodeAttribute(null=True)
+    expiry_due_sk = UnicodeAttribute(null=True)
+    tier_due = TierDueIndex()
+    expiry_due = ExpiryDueIndex()
+
+
+class AwardAttribute(MapAttribute[str, Any]):
+    rule = UnicodeAttribute()
+    points = NumberAttribute()
+    growth = NumberAttribute()
+    reason = UnicodeAttribute(null=True)
+
+
+class LedgerItem(_Base):
+    """One append-only ledger entry: one per write, carrying the client's key."""
+
+    class Meta(_Meta):
+        pass
+
+    seq = NumberAttribute()
+    kind = UnicodeAttribute()  # earn | redeem
+    key_name = UnicodeAttribute()  # event_id | redemption_id
+    key = UnicodeAttribute()
+    event_type = UnicodeAttribute(null=True)
+    occurred_at = UnicodeAttribute()
+    recorded_at = UnicodeAttribute()
+    points = NumberAttribute()
+    growth = NumberAttribute()
+    balance_after = NumberAttribute()
+    growth_after = NumberAttribute()
+    tier_after = UnicodeAttribute()
+    lots = ListAttribute(of=LotAttribute, default=list)
+    awards = ListAttribute(of=AwardAttribute, default=list)
+    config_version = NumberAttribute()
+    description = UnicodeAttribute(null=True)
+
+
+class RequestItem(_Base):
+    """The first response to a client key, replayed verbatim; ``request_hash`` detects reuse."""
+
+    class Meta(_Meta):
+        pass
+
+    member_id = UnicodeAttribute()
+    request_hash = UnicodeAttribute()
+    status = NumberAttribute()
+    response = UnicodeAttribute()  # JSON text of the first response body
+    created_at = UnicodeAttribute()

@@ -1,0 +1,216 @@
+"""The program config: a validated, versioned document holding every rule's numbers.
+
+Nothing here does I/O. ``ProgramConfig.model_validate`` is the one gate every config passes
+(the default program file, ``PUT /v1/programs/{id}``), so a bad rule never reaches the table.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from shared.clock import zone
+
+EVENT_TYPES = ("order_completed", "login", "review_approved", "photo_review_approved")
+"""Event types the engine understands (``order_refunded`` arrives with the refunds issue)."""
+
+Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+NonNegativeDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=18, decimal_places=6)]
+PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False, max_digits=18, decimal_places=6)]
+Count = Annotated[int, Field(ge=0, le=10_000_000)]
+
+
+class _Strict(BaseModel):
+    # Unknown keys are mistakes in an admin's config, not extensions: reject them.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tier(_Strict):
+    code: Code
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    min_growth: Count
+    points_multiplier: PositiveDecimal = Decimal(1)
+    validity_months: Annotated[int, Field(ge=1, le=120)] | None = None
+    """Months a tier stays valid from attainment; ``None`` = no anniversary (entry tiers)."""
+    anniversary_deduction: Count = 0
+    """Growth taken at each anniversary before the tier is re-evaluated."""
+
+
+class GrowthCoefficient(_Strict):
+    """Growth acceleration for members with ``attributes[attribute] == equals``."""
+
+    attribute: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    equals: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    coefficient: PositiveDecimal
+
+
+class OrderRule(_Strict):
+    """``order_completed``: points = floor(floor(amount) x points_per_unit x tier multiplier);
+    growth = floor(amount x growth_per_unit x coefficient)."""
+
+    event_type: Literal["order_completed"]
+    points_per_unit: NonNegativeDecimal = Decimal(1)
+    growth_per_unit: NonNegativeDecimal = Decimal(1)
+    growth_coefficients: list[GrowthCoefficient] = []
+
+
+class LoginRule(_Strict):
+    """``login``: a fixed award for the first ``per_local_day`` logins of a program-local day."""
+
+    event_type: Literal["login"]
+    points: Count = 0
+    growth: Count = 5
+    per_local_day: Annotated[int, Field(ge=1, le=100)] = 1
+
+
+class ReviewRule(_Strict):
+    """``review_approved``: a fixed award when the reviewed item costs at least ``min_item_price``."""
+
+    event_type: Literal["review_approved"]
+    points: Count = 0
+    growth: Count = 20
+    min_item_price: NonNegativeDecimal = Decimal(20)
+
+
+class PhotoReviewRule(_Strict):
+    """``photo_review_approved``: like a review, only for the first ``max_rank`` photo reviews of an item."""
+
+    event_type: Literal["photo_review_approved"]
+    points: Count = 0
+    growth: Count = 20
+    min_item_price: NonNegativeDecimal = Decimal(20)
+    max_rank: Annotated[int, Field(ge=1, le=1_000_000)] = 10
+
+
+EarningRule = Annotated[
+    OrderRule | LoginRule | ReviewRule | PhotoReviewRule,
+    Field(discriminator="event_type"),
+]
+
+
+class MonthlyBonus(_Strict):
+    """A bonus, once per program-local calendar month, at the ``min_orders``-th completed order."""
+
+    min_orders: Annotated[int, Field(ge=1, le=1000)] = 3
+    points: Count = 0
+    growth: Count = 0
+
+
+class YearEndExpiry(_Strict):
+    """Points earned in local year Y expire at the end of year Y + ``years_after``."""
+
+    policy: Literal["year_end"]
+    years_after: Annotated[int, Field(ge=0, le=50)] = 1
+
+
+class RollingExpiry(_Strict):
+    """Points earned on local day D expire at the end of day D + ``days``."""
+
+    policy: Literal["rolling_days"]
+    days: Annotated[int, Field(ge=1, le=36500)]
+
+
+class MonthEndExpiry(_Strict):
+    """Points earned in local month M expire at the end of month M + ``months_after``."""
+
+    policy: Literal["month_end"]
+    months_after: Annotated[int, Field(ge=0, le=600)]
+
+
+class NeverExpiry(_Strict):
+    policy: Literal["never"]
+
+
+ExpiryPolicy = Annotated[
+    YearEndExpiry | RollingExpiry | MonthEndExpiry | NeverExpiry,
+    Field(discriminator="policy"),
+]
+
+
+class ProgramConfig(_Strict):
+    """One loyalty program's rules. Every number of the default program lives here, not in code."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    time_zone: str
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    points_per_currency_unit: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+    """How many points are worth one unit of currency when used as cash (100 = 1 CNY)."""
+    future_skew_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
+    earning_rules: list[EarningRule]
+    monthly_bonus: MonthlyBonus | None = None
+    tiers: Annotated[list[Tier], Field(min_length=1, max_length=20)]
+    expiry: ExpiryPolicy
+    max_points_per_redemption: Annotated[int, Field(ge=1)] = 10_000_000
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zone(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("earning_rules")
+    @classmethod
+    def _one_rule_per_event(cls, rules: list[EarningRule]) -> list[EarningRule]:
+        seen: set[str] = set()
+        for rule in rules:
+            if rule.event_type in seen:
+                raise ValueError(f"two rules for event type {rule.event_type!r}")
+            seen.add(rule.event_type)
+        return rules
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers_ascending(cls, tiers: list[Tier]) -> list[Tier]:
+        if tiers[0].min_growth != 0:
+            raise ValueError("the first tier must start at min_growth 0")
+        for index in range(1, len(tiers)):
+            lower, upper = tiers[index - 1], tiers[index]
+            if upper.min_growth <= lower.min_growth:
+                raise ValueError(
+                    f"tiers must be in ascending order: tiers[{index}].min_growth ({upper.min_growth}) "
+                    f"must be greater than tiers[{index - 1}].min_growth ({lower.min_growth})"
+                )
+        codes = [t.code for t in tiers]
+        if len(set(codes)) != len(codes):
+            raise ValueError("tier codes must be unique")
+        return tiers
+
+    @model_validator(mode="after")
+    def _bonus_needs_order_rule(self) -> ProgramConfig:
+        if self.monthly_bonus is not None and self.rule_for("order_completed") is None:
+            raise ValueError("monthly_bonus needs an order_completed earning rule")
+        return self
+
+    def rule_for(self, event_type: str) -> EarningRule | None:
+        """The earning rule for ``event_type``, or ``None`` when the program gives nothing for it."""
+        for rule in self.earning_rules:
+            if rule.event_type == event_type:
+                return rule
+        return None
+
+    def tier(self, code: str) -> Tier:
+        """The tier called ``code``; members keep codes of tiers an admin renamed, so fall back to the first."""
+        for tier in self.tiers:
+            if tier.code == code:
+                return tier
+        return self.tiers[0]
+
+    def tier_rank(self, code: str) -> int:
+        for rank, tier in enumerate(self.tiers):
+            if tier.code == code:
+                return rank
+        return 0
+
+    def tier_for_growth(self, growth: int) -> Tier:
+        """The highest tier whose threshold ``growth`` reaches."""
+        chosen = self.tiers[0]
+        for tier in self.tiers:
+            if growth >= tier.min_growth:
+                chosen = tier
+        return chosen

@@ -1,0 +1,322 @@
+"""Pure domain rules: events to points and growth, lots, spends, tiers. No I/O, no clock.
+
+Every function takes the program config and the member's state and returns new values; the
+caller decides when "now" is (a business time) and persists the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from shared import clock
+from shared.errors import InsufficientPoints
+from shared.program import (
+    LoginRule,
+    MonthEndExpiry,
+    NeverExpiry,
+    OrderRule,
+    PhotoReviewRule,
+    ProgramConfig,
+    ReviewRule,
+    RollingExpiry,
+    YearEndExpiry,
+)
+
+LOGIN_DAYS_KEPT = 62
+"""Program-local days of login counts kept per member; later reports of older logins earn nothing."""
+MONTHS_KEPT = 24
+"""Program-local months of order counts kept per member, for the monthly bonus."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class PointsLot:
+    """Points sharing one expiry instant (``None``: never expire). Lots merge by expiry."""
+
+    expires_at: datetime | None
+    points: int
+
+
+@dataclass(frozen=True)
+class MonthActivity:
+    orders: int = 0
+    bonus_awarded: bool = False
+
+
+@dataclass(frozen=True)
+class MemberState:
+    """Everything the rules need to know about one member, as of its ``version``."""
+
+    program_id: str
+    member_id: str
+    version: int = 0
+    """0 for a member not yet written; each write increments it (optimistic concurrency)."""
+    growth: int = 0
+    points_balance: int = 0
+    lots: tuple[PointsLot, ...] = ()
+    tier: str = ""
+    tier_since: datetime | None = None
+    tier_valid_until: datetime | None = None
+    login_days: Mapping[str, int] = field(default_factory=dict)
+    months: Mapping[str, MonthActivity] = field(default_factory=dict)
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    ledger_seq: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.version > 0
+
+
+@dataclass(frozen=True)
+class BusinessEvent:
+    """A validated event: ``attributes`` hold typed values (``Decimal`` amounts, ``int`` ranks)."""
+
+    event_id: str
+    type: str
+    occurred_at: datetime
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    member_attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Award:
+    """What one rule gave for one event; ``points`` and ``growth`` may both be 0 (with a reason)."""
+
+    rule: str
+    points: int
+    growth: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class TierChange:
+    old: str
+    new: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class EarnOutcome:
+    state: MemberState
+    points: int
+    growth: int
+    awards: tuple[Award, ...]
+    lot: PointsLot | None
+    tier_change: TierChange | None
+
+
+@dataclass(frozen=True)
+class SpendOutcome:
+    state: MemberState
+    drawn: tuple[PointsLot, ...]
+    """How many points came from each lot, soonest-expiring first."""
+
+
+def floor_int(value: Decimal) -> int:
+    """Explicit rounding: every fractional point or growth is floored."""
+    return int(value.to_integral_value(rounding=ROUND_FLOOR))
+
+
+# --- expiry ---------------------------------------------------------------------------
+
+
+def lot_expiry(config: ProgramConfig, earned_at: datetime) -> datetime | None:
+    """When points earned at ``earned_at`` expire, under the program's policy, in UTC."""
+    policy = config.expiry
+    tz = config.time_zone
+    day = clock.local_date(earned_at, tz)
+    if isinstance(policy, YearEndExpiry):
+        return clock.start_of_local_day(date(day.year + policy.years_after + 1, 1, 1), tz)
+    if isinstance(policy, MonthEndExpiry):
+        first_of_month = date(day.year, day.month, 1)
+        return clock.start_of_local_day(clock.add_months(first_of_month, policy.months_after + 1), tz)
+    if isinstance(policy, RollingExpiry):
+        return clock.start_of_local_day(day + clock.days(policy.days + 1), tz)
+    if isinstance(policy, NeverExpiry):
+        return None
+    raise AssertionError(f"unhandled expiry policy {policy!r}")
+
+
+def sort_lots(lots: tuple[PointsLot, ...] | list[PointsLot]) -> tuple[PointsLot, ...]:
+    """Lots soonest-expiring first, never-expiring last."""
+    return tuple(sorted(lots, key=lambda lot: (lot.expires_at is None, lot.expires_at or _EPOCH)))
+
+
+def add_lot(lots: tuple[PointsLot, ...], lot: PointsLot) -> tuple[PointsLot, ...]:
+    """``lots`` with ``lot`` merged into the lot of the same expiry."""
+    merged = [
+        PointsLot(existing.expires_at, existing.points + lot.points)
+        if existing.expires_at == lot.expires_at
+        else existing
+        for existing in lots
+    ]
+    if not any(existing.expires_at == lot.expires_at for existing in lots):
+        merged.append(lot)
+    return sort_lots(merged)
+
+
+def is_live(lot: PointsLot, at: datetime) -> bool:
+    """A lot can be spent at ``at`` until its expiry instant (exclusive)."""
+    return lot.points > 0 and (lot.expires_at is None or lot.expires_at > at)
+
+
+def available_points(lots: tuple[PointsLot, ...], at: datetime) -> int:
+    """Points spendable at ``at``: lots past their expiry are excluded even before a sweep."""
+    return sum(lot.points for lot in lots if is_live(lot, at))
+
+
+def upcoming_expiries(lots: tuple[PointsLot, ...], at: datetime) -> list[PointsLot]:
+    """Every live lot that will expire, soonest first (not only the next one)."""
+    return [lot for lot in sort_lots(lots) if is_live(lot, at) and lot.expires_at is not None]
+
+
+# --- tiers ----------------------------------------------------------------------------
+
+
+def upgrade_tier(
+    config: ProgramConfig, state: MemberState, growth: int, at: datetime
+) -> tuple[str, datetime | None, datetime | None, TierChange | None]:
+    """Upgrades are immediate: the tier ``growth`` reaches, if higher than the current one.
+
+    Returns (tier, since, valid_until, change). Downgrades are the tier job's business.
+    """
+    current = state.tier or config.tiers[0].code
+    reached = config.tier_for_growth(growth)
+    if state.tier and config.tier_rank(reached.code) <= config.tier_rank(current):
+        return current, state.tier_since, state.tier_valid_until, None
+    valid_until = (
+        clock.add_months_utc(at, reached.validity_months, config.time_zone) if reached.validity_months else None
+    )
+    change = TierChange(current, reached.code, "upgrade") if reached.code != current else None
+    return reached.code, at, valid_until, change
+
+
+# --- earning --------------------------------------------------------------------------
+
+
+def _coefficient(rule: OrderRule, attributes: Mapping[str, str]) -> Decimal:
+    # The highest matching coefficient wins, so overlapping attributes never stack.
+    matches = [c.coefficient for c in rule.growth_coefficients if attributes.get(c.attribute) == c.equals]
+    return max(matches, default=Decimal(1))
+
+
+def _order_awards(
+    config: ProgramConfig, rule: OrderRule, state: MemberState, event: BusinessEvent
+) -> tuple[list[Award], dict[str, MonthActivity]]:
+    amount: Decimal = event.attributes["settled_amount"]
+    multiplier = config.tier(state.tier or config.tiers[0].code).points_multiplier
+    points = floor_int(floor_int(amount) * rule.points_per_unit * multiplier)
+    growth = floor_int(amount * rule.growth_per_unit * _coefficient(rule, state.attributes))
+    awards = [Award("order_completed", points, growth)]
+
+    months = dict(state.months)
+    month = clock.local_month(event.occurred_at, config.time_zone)
+    if months and month < min(months) and len(months) >= MONTHS_KEPT:
+        awards.append(Award("monthly_bonus", 0, 0, "month no longer tracked"))
+        return awards, months
+    activity = months.get(month, MonthActivity())
+    activity = replace(activity, orders=activity.orders + 1)
+    bonus = config.monthly_bonus
+    if bonus is not None and not activity.bonus_awarded and activity.orders >= bonus.min_orders:
+        activity = replace(activity, bonus_awarded=True)
+        awards.append(Award("monthly_bonus", bonus.points, bonus.growth, f"{month}: {activity.orders} orders"))
+    months[month] = activity
+    for old in sorted(months)[:-MONTHS_KEPT]:
+        del months[old]
+    return awards, months
+
+
+def _login_award(
+    config: ProgramConfig, rule: LoginRule, state: MemberState, event: BusinessEvent
+) -> tuple[Award, dict[str, int]]:
+    days = dict(state.login_days)
+    day = clock.local_date(event.occurred_at, config.time_zone).isoformat()
+    if days and len(days) >= LOGIN_DAYS_KEPT and day < min(days):
+        return Award("login", 0, 0, "login day no longer tracked"), days
+    count = days.get(day, 0) + 1
+    days[day] = count
+    for old in sorted(days)[:-LOGIN_DAYS_KEPT]:
+        del days[old]
+    if count > rule.per_local_day:
+        return Award("login", 0, 0, f"daily cap of {rule.per_local_day} reached for {day}"), days
+    return Award("login", rule.points, rule.growth), days
+
+
+def _review_award(rule: ReviewRule | PhotoReviewRule, event: BusinessEvent) -> Award:
+    price: Decimal = event.attributes["item_price"]
+    if price < rule.min_item_price:
+        return Award(rule.event_type, 0, 0, f"item price below {rule.min_item_price}")
+    if isinstance(rule, PhotoReviewRule) and event.attributes["rank"] > rule.max_rank:
+        return Award(rule.event_type, 0, 0, f"only the first {rule.max_rank} photo reviews earn")
+    return Award(rule.event_type, rule.points, rule.growth)
+
+
+def apply_event(config: ProgramConfig, state: MemberState, event: BusinessEvent) -> EarnOutcome:
+    """Apply the program's earning rules to one event.
+
+    Member attributes reported with the event take effect first (they may change the growth
+    coefficient). Points become one lot with the policy's expiry; growth may upgrade the tier.
+    An event no rule rewards still counts (login caps, monthly order counts).
+    """
+    attributes = {**state.attributes, **event.member_attributes}
+    state = replace(state, attributes=attributes)
+    rule = config.rule_for(event.type)
+    awards: list[Award]
+    if rule is None:
+        awards = [Award(event.type, 0, 0, "no earning rule for this event type")]
+    elif isinstance(rule, OrderRule):
+        awards, months = _order_awards(config, rule, state, event)
+        state = replace(state, months=months)
+    elif isinstance(rule, LoginRule):
+        award, login_days = _login_award(config, rule, state, event)
+        awards = [award]
+        state = replace(state, login_days=login_days)
+    else:
+        awards = [_review_award(rule, event)]
+
+    points = sum(a.points for a in awards)
+    growth = sum(a.growth for a in awards)
+    lot = PointsLot(lot_expiry(config, event.occurred_at), points) if points > 0 else None
+    new_growth = state.growth + growth
+    tier, since, valid_until, change = upgrade_tier(config, state, new_growth, event.occurred_at)
+    state = replace(
+        state,
+        growth=new_growth,
+        points_balance=state.points_balance + points,
+        lots=add_lot(state.lots, lot) if lot else state.lots,
+        tier=tier,
+        tier_since=since,
+        tier_valid_until=valid_until,
+    )
+    return EarnOutcome(state, points, growth, tuple(awards), lot, change)
+
+
+# --- spending -------------------------------------------------------------------------
+
+
+def spend_points(state: MemberState, points: int, at: datetime) -> SpendOutcome:
+    """Take ``points`` from live lots, soonest-expiring first.
+
+    Raises :class:`InsufficientPoints` (nothing changes) when the live lots hold fewer.
+    """
+    available = available_points(state.lots, at)
+    if points > available:
+        raise InsufficientPoints(points, available)
+    remaining = points
+    drawn: list[PointsLot] = []
+    left: list[PointsLot] = []
+    for lot in sort_lots(state.lots):
+        take = min(lot.points, remaining) if is_live(lot, at) else 0
+        if take:
+            drawn.append(PointsLot(lot.expires_at, take))
+            remaining -= take
+        if lot.points - take:
+            left.append(PointsLot(lot.expires_at, lot.points - take))
+    new_state = replace(state, lots=tuple(left), points_balance=state.points_balance - points)
+    return SpendOutcome(new_state, tuple(drawn))

@@ -1,0 +1,73 @@
+"""JSON shapes the API returns. Times are RFC 3339 UTC with ``Z``; points and growth integers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from shared import clock
+from shared.program import ProgramConfig
+from shared.rules import MemberState, PointsLot, available_points, upcoming_expiries
+from shared.store import LedgerEntry, ProgramVersion
+
+
+def time_text(moment: datetime | None) -> str | None:
+    return clock.format_utc(moment) if moment else None
+
+
+def lots_view(lots: tuple[PointsLot, ...] | list[PointsLot]) -> list[dict[str, Any]]:
+    return [{"points": lot.points, "expires_at": time_text(lot.expires_at)} for lot in lots]
+
+
+def snapshot(config: ProgramConfig, state: MemberState, now: datetime) -> dict[str, Any]:
+    """The member as a client sees it at ``now``: tier, growth, points and every upcoming expiry."""
+    tier = config.tier(state.tier or config.tiers[0].code)
+    return {
+        "program_id": state.program_id,
+        "member_id": state.member_id,
+        "tier": {
+            "code": tier.code,
+            "name": tier.name,
+            "since": time_text(state.tier_since),
+            "valid_until": time_text(state.tier_valid_until),
+        },
+        "growth": state.growth,
+        "points": {
+            "balance": state.points_balance,
+            "available": available_points(state.lots, now),
+            "pending": 0,
+            "expiring": lots_view(upcoming_expiries(state.lots, now)),
+        },
+        "attributes": dict(state.attributes),
+        "version": state.version,
+        "as_of": clock.format_utc(now),
+    }
+
+
+def ledger_entry(entry: LedgerEntry) -> dict[str, Any]:
+    return {
+        "entry_id": entry.seq,
+        "kind": entry.kind,
+        entry.key_name: entry.key,
+        "event_type": entry.event_type,
+        "occurred_at": time_text(entry.occurred_at),
+        "recorded_at": time_text(entry.recorded_at),
+        "points": entry.points,
+        "growth": entry.growth,
+        "balance_after": entry.balance_after,
+        "growth_after": entry.growth_after,
+        "tier_after": entry.tier_after,
+        "lots": lots_view(entry.lots),
+        "awards": list(entry.awards),
+        "config_version": entry.config_version,
+        "description": entry.description,
+    }
+
+
+def program(version: ProgramVersion) -> dict[str, Any]:
+    return {
+        "program_id": version.program_id,
+        "version": version.version,
+        "updated_at": time_text(version.updated_at),
+        "config": version.config.model_dump(mode="json"),
+    }
