@@ -23,13 +23,13 @@ def http_event(
     """An HTTP API v2 proxy event for ``method path`` matched by route ``route_path``."""
     if isinstance(body, dict):
         body = json.dumps(body)
-    is_binary = isinstance(body, bytes)
+    is_binary = False
     if isinstance(body, bytes):
+        raw = body
         try:
-            body = body.decode()
-            is_binary = False
+            body = raw.decode()
         except UnicodeDecodeError:
-            body = base64.b64encode(body).decode()
+            body, is_binary = base64.b64encode(raw).decode(), True
     request_headers = {"content-type": "application/json", **{k.lower(): v for k, v in (headers or {}).items()}}
     epoch = time_epoch_ms if time_epoch_ms is not None else int(time.time() * 1000)
     request_id = uuid.uuid4().hex
