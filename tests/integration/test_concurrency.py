@@ -1,0 +1,142 @@
+"""Races and faults: concurrent writers on DynamoDB Local, injected conflicts and throttling."""
+
+from __future__ import annotations
+
+import json
+import random
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from tests.integration.conftest import Api, ledger_sum, order, table_items
+
+
+def test_twenty_concurrent_redemptions_never_overspend(api: Api, member_id: str) -> None:
+    # Given a member with 100 points
+    assert api.event(member_id, order("seed", "100")).status == 201
+
+    # When 20 redemptions of 10 points race
+    def redeem(i: int) -> int:
+        return api.redeem(member_id, {"redemption_id": f"r{i}", "points": 10}).status
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(redeem, range(20)))
+
+    # Then exactly 10 succeed, the others are refused, and the balance ends at 0
+    assert statuses.count(201) == 10
+    assert statuses.count(409) == 10
+    snapshot = api.member(member_id).body
+    assert snapshot["points"]["balance"] == 0
+    assert ledger_sum(api, member_id) == (0, snapshot["growth"])
+
+
+def test_concurrent_replays_apply_once(api: Api, member_id: str) -> None:
+    body = order("same", "42")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(lambda _: api.event(member_id, body), range(8)))
+    assert sorted(r.status for r in replies) == [200] * 7 + [201]
+    assert len({r.raw for r in replies}) == 1
+    assert api.member(member_id).body["points"]["balance"] == 42
+
+
+def test_random_concurrent_mix_keeps_ledger_equal_to_balance(api: Api, member_id: str) -> None:
+    # Given several members receiving a random mix of earns and spends from many threads
+    rng = random.Random(20261122)
+    members = [f"{member_id}-{n}" for n in range(4)]
+    operations: list[tuple[str, str, dict[str, Any]]] = []
+    for i in range(120):
+        who = rng.choice(members)
+        if rng.random() < 0.55:
+            amount = f"{rng.randint(0, 300)}.{rng.randint(0, 99):02d}"
+            operations.append(("event", who, order(f"e{i}", amount)))
+        else:
+            operations.append(("redeem", who, {"redemption_id": f"r{i}", "points": rng.randint(1, 150)}))
+
+    def run(op: tuple[str, str, dict[str, Any]]) -> int:
+        kind, who, body = op
+        reply = api.event(who, body) if kind == "event" else api.redeem(who, body)
+        return reply.status
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(run, operations))
+
+    # Then nothing failed unexpectedly, and every member's ledger adds up to its snapshot
+    assert set(statuses) <= {201, 404, 409}
+    for who in members:
+        snapshot = api.member(who)
+        if snapshot.status == 404:
+            continue
+        body = snapshot.body
+        assert body["points"]["balance"] >= 0
+        assert ledger_sum(api, who) == (body["points"]["balance"], body["growth"])
+        assert sum(e["points"] for e in body["points"]["expiring"]) == body["points"]["balance"]
+
+
+def _inject(client: Any, operation: str, error_code: str, times: int, reasons: list[dict] | None = None) -> list[int]:
+    """Answer the next ``times`` sends of ``operation`` with ``error_code``, as DynamoDB would.
+
+    Hooked at ``before-send``, below botocore's retry loop, so its retries see the error too.
+    """
+    from botocore.awsrequest import AWSResponse
+
+    calls = [0]
+    payload: dict[str, Any] = {"__type": f"com.amazonaws.dynamodb.v20120810#{error_code}", "message": "injected"}
+    if reasons is not None:
+        payload["CancellationReasons"] = reasons
+    body = json.dumps(payload).encode()
+
+    class Raw:
+        def stream(self, **_kwargs: Any) -> Any:
+            yield body
+
+    def hook(request: Any, **_kwargs: Any) -> Any:
+        target = request.headers.get("X-Amz-Target", b"")
+        target = target.decode() if isinstance(target, bytes) else target
+        if not target.endswith(f".{operation}") or calls[0] >= times:
+            return None
+        calls[0] += 1
+        return AWSResponse(request.url, 400, {"x-amzn-requestid": "injected"}, Raw())
+
+    client.meta.events.register_first("before-send.dynamodb", hook, unique_id=f"inject-{operation}")
+    return calls
+
+
+def _remove(client: Any, operation: str) -> None:
+    client.meta.events.unregister("before-send.dynamodb", unique_id=f"inject-{operation}")
+
+
+def test_transaction_conflicts_are_retried(api: Api, member_id: str) -> None:
+    from shared.models import MemberItem
+
+    client = MemberItem._get_connection().connection.client
+    api.event(member_id, order("seed", "50"))
+    # DynamoDB Local serialises transactions and never reports TransactionConflict: inject two
+    conflict = [{"Code": "None"}, {"Code": "None"}, {"Code": "TransactionConflict"}]
+    calls = _inject(client, "TransactWriteItems", "TransactionCanceledException", 2, conflict)
+    try:
+        reply = api.redeem(member_id, {"redemption_id": "r", "points": 20})
+    finally:
+        _remove(client, "TransactWriteItems")
+    assert calls[0] == 2
+    assert reply.status == 201
+    assert api.member(member_id).body["points"]["balance"] == 30
+    assert ledger_sum(api, member_id)[0] == 30
+
+
+def test_persistent_throttling_is_503_and_writes_nothing(api: Api, dynamo: Any, member_id: str) -> None:
+    from shared.models import MemberItem
+
+    client = MemberItem._get_connection().connection.client
+    api.event(member_id, order("seed", "50"))
+    before = table_items(dynamo, api.table_name)
+    calls = _inject(client, "TransactWriteItems", "ThrottlingException", 100)
+    try:
+        reply = api.redeem(member_id, {"redemption_id": "r", "points": 20})
+    finally:
+        _remove(client, "TransactWriteItems")
+    # botocore's standard retries ran (1 + 3 attempts), then the client is told to retry later
+    assert calls[0] == 4
+    assert reply.status == 503
+    assert reply.body["error"]["code"] == "BUSY"
+    assert table_items(dynamo, api.table_name) == before
+    # The same key then goes through once the table recovers
+    assert api.redeem(member_id, {"redemption_id": "r", "points": 20}).status == 201
