@@ -35,7 +35,7 @@ def _must_be_text(value: Any) -> Any:
 MoneyText = Annotated[
     str,
     BeforeValidator(_must_be_text),
-    StringConstraints(pattern=r"^\d{1,12}(\.\d{1,4})?$"),
+    StringConstraints(pattern=r"^[0-9]{1,12}(\.[0-9]{1,4})?$"),
     Field(description='A non-negative decimal amount as a string, e.g. "199.90"'),
 ]
 Timestamp = Annotated[

@@ -60,7 +60,13 @@ def _field_detail(error: dict[str, Any]) -> dict[str, Any]:
             "message": f"malformed JSON: {error.get('ctx', {}).get('error', '')} at {pos}",
         }
     # Discriminated unions put the tag in the location ("login"); a client never wrote it.
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p in _UNION_TAGS)]
+    # Drop only the tag pydantic inserted: right at the start of the body, after a list index
+    # (earning_rules.0.<tag>) or after "expiry"; a member attribute called "login" stays.
+    parts = [
+        str(part)
+        for index, part in enumerate(loc)
+        if not (part in _UNION_TAGS and (index == 0 or isinstance(loc[index - 1], int) or loc[index - 1] == "expiry"))
+    ]
     if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):
         parts.append(str(error.get("ctx", {}).get("discriminator", "type")).strip("'"))
     field = ".".join(parts) or location

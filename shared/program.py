@@ -17,6 +17,7 @@ from shared.clock import zone
 EVENT_TYPES = ("order_completed", "login", "review_approved", "photo_review_approved")
 """Event types the engine understands (``order_refunded`` arrives with the refunds issue)."""
 
+_NOT_IANA_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 NonNegativeDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=18, decimal_places=6)]
 PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False, max_digits=18, decimal_places=6)]
@@ -148,6 +149,8 @@ class ProgramConfig(_Strict):
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
+        if value in _NOT_IANA_ZONES:
+            raise ValueError(f"{value!r} is a host alias, not an IANA time zone")
         try:
             zone(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:

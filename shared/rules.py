@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import Any
 
 from shared import clock
@@ -211,8 +211,12 @@ def _order_awards(
 ) -> tuple[list[Award], dict[str, MonthActivity]]:
     amount: Decimal = event.attributes["settled_amount"]
     multiplier = config.tier(state.tier or config.tiers[0].code).points_multiplier
-    points = floor_int(floor_int(amount) * rule.points_per_unit * multiplier)
-    growth = floor_int(amount * rule.growth_per_unit * _coefficient(rule, state.attributes))
+    with localcontext() as exact:
+        # Inputs have at most 16 + 18 + 18 significant digits: at 80 digits the products are
+        # exact, so the floor is the only rounding (the default 28 digits would round first).
+        exact.prec = 80
+        points = floor_int(floor_int(amount) * rule.points_per_unit * multiplier)
+        growth = floor_int(amount * rule.growth_per_unit * _coefficient(rule, state.attributes))
     awards = [Award("order_completed", points, growth)]
 
     months = dict(state.months)
@@ -305,6 +309,8 @@ def spend_points(state: MemberState, points: int, at: datetime) -> SpendOutcome:
 
     Raises :class:`InsufficientPoints` (nothing changes) when the live lots hold fewer.
     """
+    if points <= 0:
+        raise ValueError("a spend takes a positive number of points")
     available = available_points(state.lots, at)
     if points > available:
         raise InsufficientPoints(points, available)

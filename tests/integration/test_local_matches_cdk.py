@@ -1,0 +1,72 @@
+"""Local and deployed cannot drift: sample events, the OpenAPI document and the gateway all
+agree with the routes and tables of the synthesized CDK app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from local.engine import LambdaContext, local_table_names
+from local.openapi import DOCUMENT, render
+from tests.integration.conftest import Api
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+# Sample events, in the order a session would send them, with the status each must get.
+SAMPLES = [
+    ("program_get", 200),
+    ("program_put", 201),
+    ("earn_order_completed", 201),
+    ("earn_login", 201),
+    ("earn_review_approved", 201),
+    ("earn_photo_review_approved", 201),
+    ("earn_kol_order", 201),
+    ("earn_invalid_amount", 422),
+    ("redeem_points", 201),
+    ("member_snapshot", 200),
+    ("member_ledger", 200),
+]
+
+
+def _function_for(api: Api, route_key: str) -> str:
+    method, path = route_key.split(" ", 1)
+    return next(r.function_id for r in api.routes if r.method == method and r.path == path)
+
+
+def test_every_route_has_a_sample_event() -> None:
+    assert sorted(p.stem for p in EVENTS.glob("*.json")) == sorted(name for name, _ in SAMPLES)
+
+
+def test_sample_events_run_through_their_functions(api: Api) -> None:
+    routes_seen = set()
+    for name, expected in SAMPLES:
+        event = json.loads((EVENTS / f"{name}.json").read_text())
+        function_id = _function_for(api, event["routeKey"])
+        routes_seen.add(event["routeKey"])
+        result = api.handlers[function_id](event, LambdaContext(name))
+        assert result["statusCode"] == expected, (name, result["body"])
+    assert routes_seen == {f"{r.method} {r.path}" for r in api.routes}
+
+
+def test_openapi_document_is_current_and_covers_every_route(api: Api) -> None:
+    assert DOCUMENT.read_text() == render(), "openapi.json is stale: run `make openapi`"
+    document = json.loads(DOCUMENT.read_text())
+    documented = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+    assert documented == {(r.method, r.path) for r in api.routes}
+
+
+def test_local_tables_have_the_template_keys_and_indexes(api: Api, dynamo: Any) -> None:
+    for table in api.manifest["tables"]:
+        name = local_table_names(api.manifest)[table["logical_id"]]
+        described = dynamo.describe_table(TableName=name)["Table"]
+        assert described["KeySchema"] == table["key_schema"]
+        assert {i["IndexName"]: i["KeySchema"] for i in described.get("GlobalSecondaryIndexes", [])} == {
+            i["IndexName"]: i["KeySchema"] for i in table["global_secondary_indexes"]
+        }
+
+
+def test_handlers_read_the_table_the_template_gives_them(api: Api) -> None:
+    from shared.models import LedgerItem, MemberItem
+
+    assert MemberItem.Meta.table_name == LedgerItem.Meta.table_name == api.table_name
