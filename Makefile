@@ -51,7 +51,7 @@ format:
 	$(VENV)/bin/ruff check --fix .
 
 typecheck:
-	$(VENV)/bin/mypy shared functions local infra bench
+	$(VENV)/bin/mypy shared functions local infra
 
 unit: deps
 	$(PY) -m pytest tests/unit
@@ -74,8 +74,9 @@ openapi: deps
 invoke: deps
 	$(PY) -m local.invoke $(FN) $(EVENT)
 
+## DynamoDB requests per operation, against a throwaway DynamoDB Local.
 bench: deps
-	$(PY) -m bench
+	$(PY) -m bench.requests
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .build .local

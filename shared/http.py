@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -31,7 +32,8 @@ _UNION_TAGS = frozenset(EVENT_TYPES) | {"year_end", "rolling_days", "month_end",
 _LOCATIONS = {"body", "path", "query", "header", "cookie"}
 
 logger = Logger()
-metrics = Metrics()
+# The namespace is set by the stack; the default keeps a stray import (tests, tools) valid.
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Loyalty"))
 
 ProgramIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN, description="Program id")]
 MemberIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN, description="Member id")]

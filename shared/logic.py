@@ -13,6 +13,7 @@ import hashlib
 import json
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -32,7 +33,7 @@ from shared.program import ProgramConfig
 from shared.rules import BusinessEvent, apply_event, spend_points
 from shared.store import AlreadyApplied, LedgerEntry, StaleWrite, StoredResponse
 
-MAX_ATTEMPTS = 12
+MAX_ATTEMPTS = 20
 """Optimistic attempts per write. A hot member under 20 concurrent writers needs several."""
 
 T = TypeVar("T")
@@ -49,13 +50,17 @@ def _with_retries(attempt: Callable[[], T]) -> T:
         try:
             return attempt()
         except StaleWrite:
-            time.sleep(random.uniform(0, min(0.2, 0.005 * 2**number)))
+            time.sleep(random.uniform(0, min(0.25, 0.005 * 2**number)))
     raise Busy("too many concurrent writes to this member; retry with the same key")
 
 
-def _replay(previous: StoredResponse, request_hash: str, key_name: str, key: str) -> tuple[int, dict[str, Any]]:
+def _replay(
+    previous: StoredResponse, request_hash: str, key_name: str, key: str, attempt_id: str = ""
+) -> tuple[int, dict[str, Any]]:
     if previous.request_hash != request_hash:
         raise IdempotencyConflict(key_name, key)
+    if attempt_id and previous.attempt_id == attempt_id:
+        return previous.status, previous.body  # our own write, committed by a resent transaction
     return 200, previous.body
 
 
@@ -70,6 +75,7 @@ def report_event(program_id: str, member_id: str, event: EventIn, now: datetime)
     """Apply the earning rules to a reported event; 201 first time, 200 with the same body on replay."""
     body = event.model_dump(mode="json")
     request_hash = _request_hash(program_id, member_id, body)
+    attempt_id = uuid.uuid4().hex
 
     def attempt() -> tuple[int, dict[str, Any]]:
         context = store.load_write_context(program_id, member_id, "event", event.event_id)
@@ -133,11 +139,11 @@ def report_event(program_id: str, member_id: str, event: EventIn, now: datetime)
             "config_version": context.program.version,
             "member": views.snapshot(config, state, now),
         }
-        stored = StoredResponse(201, response, request_hash)
+        stored = StoredResponse(201, response, request_hash, attempt_id)
         try:
             store.commit_write(state, before.version, entry, "event", request_hash, stored, context.program.version)
         except AlreadyApplied as applied:
-            return _replay(applied.stored, request_hash, "event_id", event.event_id)
+            return _replay(applied.stored, request_hash, "event_id", event.event_id, attempt_id)
         return 201, response
 
     return _with_retries(attempt)
@@ -149,6 +155,7 @@ def redeem_points(
     """Spend points, soonest-expiring first; 409 ``INSUFFICIENT_POINTS`` changes nothing."""
     body = redemption.model_dump(mode="json")
     request_hash = _request_hash(program_id, member_id, body)
+    attempt_id = uuid.uuid4().hex
     occurred_at = redemption.occurred_at or now
 
     def attempt() -> tuple[int, dict[str, Any]]:
@@ -193,13 +200,13 @@ def redeem_points(
             "ledger_entry_id": seq,
             "member": views.snapshot(config, state, now),
         }
-        stored = StoredResponse(201, response, request_hash)
+        stored = StoredResponse(201, response, request_hash, attempt_id)
         try:
             store.commit_write(
                 state, before.version, entry, "redemption", request_hash, stored, context.program.version
             )
         except AlreadyApplied as applied:
-            return _replay(applied.stored, request_hash, "redemption_id", redemption.redemption_id)
+            return _replay(applied.stored, request_hash, "redemption_id", redemption.redemption_id, attempt_id)
         return 201, response
 
     return _with_retries(attempt)

@@ -193,3 +193,4 @@ class RequestItem(_Base):
     status = NumberAttribute()
     response = UnicodeAttribute()  # JSON text of the first response body
     created_at = UnicodeAttribute()
+    attempt_id = UnicodeAttribute(null=True)  # which invocation wrote it (see store.commit_write)

@@ -57,6 +57,9 @@ class StoredResponse:
     status: int
     body: dict[str, Any]
     request_hash: str
+    attempt_id: str | None = None
+    """Unique per invocation: botocore may resend a transaction whose first send committed but
+    whose answer was lost; the record it then meets is our own, not an earlier request's."""
 
 
 class AlreadyApplied(Exception):
@@ -249,7 +252,7 @@ def _program_from_item(program_id: str, item: ProgramItem) -> ProgramVersion:
 
 
 def _stored_from_item(item: RequestItem) -> StoredResponse:
-    return StoredResponse(int(item.status), json.loads(item.response), item.request_hash)
+    return StoredResponse(int(item.status), json.loads(item.response), item.request_hash, item.attempt_id)
 
 
 # --- reads ----------------------------------------------------------------------------
@@ -366,6 +369,7 @@ def commit_write(
         status=response.status,
         response=json.dumps(response.body, separators=(",", ":")),
         created_at=clock.format_utc(entry.recorded_at),
+        attempt_id=response.attempt_id,
     )
     ledger = _entry_to_item(program_id, member_id, entry)
     member = member_to_item(state, config_version, entry.recorded_at)

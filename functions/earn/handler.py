@@ -19,7 +19,9 @@ app = make_resolver()
     tags=["members"],
     responses={201: {"description": "Applied"}, 200: {"description": "Replay of an applied event_id"}},
 )
-def post_event(program_id: ProgramIdPath, member_id: MemberIdPath, event: Annotated[EventIn, Body()]) -> Response[dict[str, Any]]:
+def post_event(
+    program_id: ProgramIdPath, member_id: MemberIdPath, event: Annotated[EventIn, Body()]
+) -> Response[dict[str, Any]]:
     status, body = report_event(program_id, member_id, event, request_time(app))
     if status == 201:
         metrics.add_metric(name="EventsApplied", unit=MetricUnit.Count, value=1)

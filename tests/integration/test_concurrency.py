@@ -140,3 +140,43 @@ def test_persistent_throttling_is_503_and_writes_nothing(api: Api, dynamo: Any, 
     assert table_items(dynamo, api.table_name) == before
     # The same key then goes through once the table recovers
     assert api.redeem(member_id, {"redemption_id": "r", "points": 20}).status == 201
+
+
+def test_a_resent_transaction_that_had_committed_answers_201_once(api: Api, member_id: str) -> None:
+    """The first send commits but its answer is lost (a 500): botocore resends the same
+    transaction, which meets our own request record. The client still gets its 201, once."""
+    from botocore.awsrequest import AWSResponse
+    from botocore.httpsession import URLLib3Session
+
+    from shared.models import MemberItem
+
+    client = MemberItem._get_connection().connection.client
+    api.event(member_id, order("seed", "50"))
+    sends = [0]
+    body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError", "message": "lost"}).encode()
+
+    class Raw:
+        def stream(self, **_kwargs: Any) -> Any:
+            yield body
+
+    def lose_first_answer(request: Any, **_kwargs: Any) -> Any:
+        target = request.headers.get("X-Amz-Target", b"")
+        if not (target.decode() if isinstance(target, bytes) else target).endswith(".TransactWriteItems"):
+            return None
+        sends[0] += 1
+        if sends[0] > 1:
+            return None
+        URLLib3Session().send(request)  # the write reaches the table...
+        return AWSResponse(request.url, 500, {}, Raw())  # ...but its answer never reaches us
+
+    client.meta.events.register_first("before-send.dynamodb", lose_first_answer, unique_id="lose-answer")
+    try:
+        reply = api.redeem(member_id, {"redemption_id": "r", "points": 20})
+    finally:
+        client.meta.events.unregister("before-send.dynamodb", unique_id="lose-answer")
+    assert sends[0] == 2
+    assert reply.status == 201
+    assert reply.body["member"]["points"]["balance"] == 30
+    assert ledger_sum(api, member_id)[0] == 30
+    # A later replay of the key is a replay
+    assert api.redeem(member_id, {"redemption_id": "r", "points": 20}).status == 200

@@ -1,0 +1,120 @@
+"""Names and per-stage settings of the CDK app, in one place."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_logs as logs
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LAYER_DIR = REPO_ROOT / ".build" / "layer"
+
+SERVICE_NAME = "loyalty"
+METRICS_NAMESPACE = "Loyalty"
+STACK_NAME_PREFIX = "Loyalty"
+DEFAULT_STAGE = "dev"
+
+# Construct ids. The ledger table's id is part of the contract with local tooling.
+LEDGER_TABLE_ID = "LedgerTable"
+LAYER_ID = "DependenciesLayer"
+API_ID = "HttpApi"
+MONITORING_ID = "Monitoring"
+
+PARTITION_KEY = "pk"
+SORT_KEY = "sk"
+# Scheduled jobs find due members through these indexes instead of scanning the table.
+TIER_DUE_INDEX = "tier_due"
+EXPIRY_DUE_INDEX = "expiry_due"
+
+LAMBDA_MEMORY_MB = 512
+API_TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One Lambda function: its folder under functions/ and the table actions its role allows."""
+
+    name: str
+    table_actions: tuple[str, ...]
+
+    @property
+    def construct_id(self) -> str:
+        """``member_reads`` -> ``MemberReads``: the prefix of its resources' logical ids."""
+        return "".join(part.title() for part in self.name.split("_"))
+
+    @property
+    def handler(self) -> str:
+        """Handler string, relative to the asset root (which holds functions/ and shared/)."""
+        return f"functions.{self.name}.handler.handler"
+
+
+# TransactWriteItems/TransactGetItems have no IAM action of their own: a transaction is
+# authorized by the underlying Put/Update/ConditionCheck/Get actions, listed here.
+_WRITE_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:ConditionCheckItem",
+)
+
+API_FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec("earn", _WRITE_ACTIONS),
+    FunctionSpec("redeem", _WRITE_ACTIONS),
+    FunctionSpec("member_reads", ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")),
+    FunctionSpec(
+        "program_admin",
+        ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """What differs between dev, staging and prod."""
+
+    log_level: str
+    log_retention: logs.RetentionDays
+    throttle_rate_limit: int  # steady-state requests per second for the whole API
+    throttle_burst_limit: int
+    point_in_time_recovery: bool
+    # prod keeps its data when the stack or a resource goes away; other stages clean up.
+    retain_data: bool
+
+    @property
+    def removal_policy(self) -> RemovalPolicy:
+        """What CloudFormation does with the table and log groups when they leave the stack."""
+        return RemovalPolicy.RETAIN if self.retain_data else RemovalPolicy.DESTROY
+
+
+STAGES: dict[str, StageSettings] = {
+    "dev": StageSettings(
+        log_level="DEBUG",
+        log_retention=logs.RetentionDays.ONE_WEEK,
+        throttle_rate_limit=20,
+        throttle_burst_limit=40,
+        point_in_time_recovery=False,
+        retain_data=False,
+    ),
+    "staging": StageSettings(
+        log_level="INFO",
+        log_retention=logs.RetentionDays.ONE_MONTH,
+        throttle_rate_limit=100,
+        throttle_burst_limit=200,
+        point_in_time_recovery=True,
+        retain_data=False,
+    ),
+    "prod": StageSettings(
+        log_level="INFO",
+        log_retention=logs.RetentionDays.THREE_MONTHS,
+        throttle_rate_limit=1000,
+        throttle_burst_limit=2000,
+        point_in_time_recovery=True,
+        retain_data=True,
+    ),
+}
+
+
+def stack_name(stage: str) -> str:
+    """CloudFormation stack name of a stage, e.g. ``Loyalty-dev``."""
+    return f"{STACK_NAME_PREFIX}-{stage}"

@@ -1,0 +1,104 @@
+"""Tables, functions and routes of a stage, read from its synthesized CloudFormation template.
+
+The local gateway and the local tables are built from this, so local and deployed
+cannot drift. Run ``python -m infra.local_manifest [stage]`` to print it as JSON.
+"""
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from infra.app import build_app
+from infra.constants import DEFAULT_STAGE, stack_name
+
+Template = dict[str, Any]
+
+
+def synth_manifest(stage: str = DEFAULT_STAGE) -> dict[str, Any]:
+    """Synthesize ``Loyalty-<stage>`` in-process and return its local manifest (plain data)."""
+    name = stack_name(stage)
+    with tempfile.TemporaryDirectory(prefix="loyalty-manifest-") as outdir:
+        # Schema validation is for `cdk synth` and the infra tests; here it only adds ~3 s.
+        app = build_app(stage, outdir, validate_templates=False)
+        artifact = app.synth().get_stack_by_name(name)
+        template = json.loads(Path(artifact.template_full_path).read_text(encoding="utf-8"))
+    return manifest_from_template(name, template)
+
+
+def manifest_from_template(stack: str, template: Template) -> dict[str, Any]:
+    """The manifest of one synthesized template: tables, functions by logical id, routes."""
+    tables = _resources(template, "AWS::DynamoDB::Table")
+    return {
+        "stack": stack,
+        "tables": [_table(logical_id, props) for logical_id, props in tables.items()],
+        "functions": {
+            logical_id: _function(props, table_ids=set(tables))
+            for logical_id, props in _resources(template, "AWS::Lambda::Function").items()
+        },
+        "routes": _routes(template),
+    }
+
+
+def _resources(template: Template, resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource["Properties"]
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == resource_type
+    }
+
+
+def _table(logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "logical_id": logical_id,
+        "key_schema": props["KeySchema"],
+        "attribute_definitions": props["AttributeDefinitions"],
+        "global_secondary_indexes": [
+            {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+            for index in props.get("GlobalSecondaryIndexes", [])
+        ],
+    }
+
+
+def _function(props: dict[str, Any], table_ids: set[str]) -> dict[str, Any]:
+    handler: str = props["Handler"]
+    variables = props.get("Environment", {}).get("Variables", {})
+    return {
+        "name": handler.split(".")[1],  # functions.<name>.handler.handler
+        "handler": handler,
+        "environment": {key: _env_value(key, value, table_ids) for key, value in variables.items()},
+        "timeout": props["Timeout"],
+        "memory": props["MemorySize"],
+    }
+
+
+def _env_value(key: str, value: Any, table_ids: set[str]) -> str | dict[str, str]:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and value.get("Ref") in table_ids:
+        return {"table": value["Ref"]}
+    # Anything else cannot be resolved locally; fail loudly rather than run with a wrong value.
+    raise ValueError(f"environment variable {key}: unsupported value {value!r}")
+
+
+def _routes(template: Template) -> list[dict[str, str]]:
+    integrations = _resources(template, "AWS::ApiGatewayV2::Integration")
+    routes = []
+    for props in _resources(template, "AWS::ApiGatewayV2::Route").values():
+        method, path = props["RouteKey"].split(" ", 1)
+        # Target is {"Fn::Join": ["", ["integrations/", {"Ref": <integration>}]]}.
+        integration_id = props["Target"]["Fn::Join"][1][1]["Ref"]
+        function_id = integrations[integration_id]["IntegrationUri"]["Fn::GetAtt"][0]
+        routes.append({"method": method, "path": path, "function": function_id})
+    return routes
+
+
+def main(argv: list[str]) -> None:
+    """Print the manifest of the stage named in ``argv`` (default dev) as JSON."""
+    stage = argv[0] if argv else DEFAULT_STAGE
+    print(json.dumps(synth_manifest(stage), indent=2))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,142 @@
+"""Each function's settings, and its own least-privilege role scoped to the ledger table."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.infra.conftest import Synth
+
+pytestmark = pytest.mark.infra
+
+WRITE = {
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:ConditionCheckItem",
+}
+TABLE_ACTIONS = {
+    "earn": WRITE,
+    "redeem": WRITE,
+    "member_reads": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"},
+    "program_admin": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"},
+}
+XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def _functions(synth: Synth) -> dict[str, dict[str, Any]]:
+    """Short function name (from the handler) -> function properties."""
+    by_name = {}
+    for fn in synth.of_type("AWS::Lambda::Function").values():
+        by_name[fn["Properties"]["Handler"].split(".")[1]] = fn["Properties"]
+    assert set(by_name) == set(TABLE_ACTIONS)
+    return by_name
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(synth: Synth, role_id: str) -> list[dict[str, Any]]:
+    """Every statement granted to a role: its inline policies and AWS::IAM::Policy resources."""
+    role = synth.resources[role_id]["Properties"]
+    documents = [p["PolicyDocument"] for p in role.get("Policies", [])]
+    documents += [
+        p["Properties"]["PolicyDocument"]
+        for p in synth.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    return [statement for document in documents for statement in document["Statement"]]
+
+
+def _table_arn(synth: Synth) -> dict[str, Any]:
+    (table_id,) = synth.of_type("AWS::DynamoDB::Table")
+    return {"Fn::GetAtt": [table_id, "Arn"]}
+
+
+def test_runtime_architecture_memory_timeout_tracing(dev: Synth) -> None:
+    for name, fn in _functions(dev).items():
+        assert fn["Handler"] == f"functions.{name}.handler.handler"
+        assert fn["Runtime"] == "python3.12"
+        assert fn["Architectures"] == ["arm64"]
+        assert fn["MemorySize"] == 512
+        assert fn["Timeout"] == 10
+        assert fn["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_environment(dev: Synth, prod: Synth) -> None:
+    (table_id,) = dev.of_type("AWS::DynamoDB::Table")
+    expected = {
+        "TABLE_NAME": {"Ref": table_id},
+        "STAGE": "dev",
+        "POWERTOOLS_SERVICE_NAME": "loyalty",
+        "POWERTOOLS_METRICS_NAMESPACE": "Loyalty",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    # Same environment for every function: the local runner merges them into one process.
+    for fn in _functions(dev).values():
+        assert fn["Environment"]["Variables"] == expected
+    for fn in _functions(prod).values():
+        assert fn["Environment"]["Variables"]["STAGE"] == "prod"
+        assert fn["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == "INFO"
+
+
+def test_dependencies_come_from_one_arm64_python312_layer(dev: Synth) -> None:
+    (layer_id, layer), *others = dev.of_type("AWS::Lambda::LayerVersion").items()
+    assert not others
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    for fn in _functions(dev).values():
+        assert fn["Layers"] == [{"Ref": layer_id}]
+
+
+def test_each_function_logs_to_its_own_log_group_with_retention(dev: Synth) -> None:
+    log_groups = [fn["LoggingConfig"]["LogGroup"]["Ref"] for fn in _functions(dev).values()]
+    assert len(set(log_groups)) == len(log_groups)
+    for log_group in log_groups:
+        assert dev.resources[log_group]["Properties"]["RetentionInDays"] == 7
+
+
+def test_one_role_per_function(dev: Synth) -> None:
+    roles = [fn["Role"]["Fn::GetAtt"][0] for fn in _functions(dev).values()]
+    assert len(set(roles)) == len(roles) == len(dev.of_type("AWS::IAM::Role"))
+
+
+@pytest.mark.parametrize("name", sorted(TABLE_ACTIONS))
+def test_table_actions_exactly_as_listed_on_the_table_arn_only(dev: Synth, name: str) -> None:
+    role_id = _functions(dev)[name]["Role"]["Fn::GetAtt"][0]
+    dynamodb = [s for s in _statements(dev, role_id) if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))]
+    assert {a for s in dynamodb for a in _as_list(s["Action"])} == TABLE_ACTIONS[name]
+    for statement in dynamodb:
+        assert statement["Effect"] == "Allow"
+        assert _as_list(statement["Resource"]) == [_table_arn(dev)]
+
+
+@pytest.mark.parametrize("name", sorted(TABLE_ACTIONS))
+def test_role_grants_nothing_else(dev: Synth, name: str) -> None:
+    fn = _functions(dev)[name]
+    role_id = fn["Role"]["Fn::GetAtt"][0]
+    log_group_arn = {"Fn::GetAtt": [fn["LoggingConfig"]["LogGroup"]["Ref"], "Arn"]}
+    assert "ManagedPolicyArns" not in dev.resources[role_id]["Properties"]
+    for statement in _statements(dev, role_id):
+        actions = set(_as_list(statement["Action"]))
+        resources = _as_list(statement["Resource"])
+        if actions <= XRAY:
+            assert resources == ["*"]  # X-Ray has no resource-level permissions
+        elif actions <= {"logs:CreateLogStream", "logs:PutLogEvents"}:
+            assert resources == [log_group_arn]
+        else:
+            assert actions <= TABLE_ACTIONS[name], statement
+
+
+def test_no_wildcard_dynamodb_anywhere(dev: Synth) -> None:
+    for role_id in dev.of_type("AWS::IAM::Role"):
+        for statement in _statements(dev, role_id):
+            actions = _as_list(statement["Action"])
+            assert "dynamodb:*" not in actions and "*" not in actions
+            if any(a.startswith("dynamodb:") for a in actions):
+                assert all(isinstance(r, dict) for r in _as_list(statement["Resource"])), statement

@@ -1,0 +1,86 @@
+"""The local manifest is the synthesized template, reduced to plain data."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from infra.local_manifest import manifest_from_template, synth_manifest
+
+if TYPE_CHECKING:
+    from tests.infra.conftest import Synth
+
+pytestmark = pytest.mark.infra
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict[str, Any]:
+    return synth_manifest("dev")
+
+
+def test_is_plain_json_data(manifest: dict[str, Any]) -> None:
+    assert json.loads(json.dumps(manifest)) == manifest
+    assert manifest["stack"] == "Loyalty-dev"
+
+
+def test_tables_match_the_template(manifest: dict[str, Any], dev: Synth) -> None:
+    expected = [
+        {
+            "logical_id": logical_id,
+            "key_schema": table["Properties"]["KeySchema"],
+            "attribute_definitions": table["Properties"]["AttributeDefinitions"],
+            "global_secondary_indexes": table["Properties"]["GlobalSecondaryIndexes"],
+        }
+        for logical_id, table in dev.of_type("AWS::DynamoDB::Table").items()
+    ]
+    assert manifest["tables"] == expected
+
+
+def test_routes_match_the_template(manifest: dict[str, Any], dev: Synth) -> None:
+    integrations = dev.of_type("AWS::ApiGatewayV2::Integration")
+    expected = set()
+    for route in dev.of_type("AWS::ApiGatewayV2::Route").values():
+        integration = integrations[route["Properties"]["Target"]["Fn::Join"][1][1]["Ref"]]
+        method, path = route["Properties"]["RouteKey"].split(" ")
+        expected.add((method, path, integration["Properties"]["IntegrationUri"]["Fn::GetAtt"][0]))
+    routes = {(r["method"], r["path"], r["function"]) for r in manifest["routes"]}
+    assert len(manifest["routes"]) == len(routes) == 6
+    assert routes == expected
+
+
+def test_functions_match_the_template(manifest: dict[str, Any], dev: Synth) -> None:
+    (table_id,) = dev.of_type("AWS::DynamoDB::Table")
+    functions = dev.of_type("AWS::Lambda::Function")
+    assert set(manifest["functions"]) == set(functions)
+    for logical_id, fn in manifest["functions"].items():
+        props = functions[logical_id]["Properties"]
+        assert fn["handler"] == props["Handler"] == f"functions.{fn['name']}.handler.handler"
+        assert (fn["timeout"], fn["memory"]) == (10, 512)
+        assert fn["environment"]["TABLE_NAME"] == {"table": table_id}
+        assert fn["environment"]["STAGE"] == "dev"
+    assert {fn["name"] for fn in manifest["functions"].values()} == {
+        "earn",
+        "redeem",
+        "member_reads",
+        "program_admin",
+    }
+
+
+def test_an_environment_value_local_cannot_resolve_is_an_error() -> None:
+    template = {
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Handler": "functions.earn.handler.handler",
+                    "Timeout": 10,
+                    "MemorySize": 512,
+                    "Environment": {"Variables": {"QUEUE_URL": {"Ref": "SomeQueue"}}},
+                },
+            }
+        }
+    }
+    with pytest.raises(ValueError, match="QUEUE_URL"):
+        manifest_from_template("Loyalty-dev", template)
