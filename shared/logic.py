@@ -80,7 +80,7 @@ def report_event(program_id: str, member_id: str, event: EventIn, now: datetime)
     def attempt() -> tuple[int, dict[str, Any]]:
         context = store.load_write_context(program_id, member_id, "event", event.event_id)
         if context.previous is not None:
-            return _replay(context.previous, request_hash, "event_id", event.event_id)
+            return _replay(context.previous, request_hash, "event_id", event.event_id, attempt_id)
         if context.program is None:
             raise ProgramNotFound(program_id)
         config = context.program.config
@@ -161,7 +161,7 @@ def redeem_points(
     def attempt() -> tuple[int, dict[str, Any]]:
         context = store.load_write_context(program_id, member_id, "redemption", redemption.redemption_id)
         if context.previous is not None:
-            return _replay(context.previous, request_hash, "redemption_id", redemption.redemption_id)
+            return _replay(context.previous, request_hash, "redemption_id", redemption.redemption_id, attempt_id)
         if context.program is None:
             raise ProgramNotFound(program_id)
         config = context.program.config
@@ -213,13 +213,12 @@ def redeem_points(
 
 
 def member_snapshot(program_id: str, member_id: str, now: datetime) -> dict[str, Any]:
-    """The member's snapshot at ``now``: one GetItem for the member, one for the program config."""
-    state = store.get_member(program_id, member_id)
-    if state is None:
-        raise MemberNotFound(member_id)
-    program = store.get_program(program_id)
+    """The member's snapshot at ``now``: one request reads the member and the program config."""
+    program, state = store.load_member_view(program_id, member_id)
     if program is None:
         raise ProgramNotFound(program_id)
+    if state is None:
+        raise MemberNotFound(member_id)
     return views.snapshot(program.config, state, now)
 
 

@@ -23,6 +23,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
+from pynamodb.connection.table import TableConnection
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -82,6 +83,15 @@ class _Base(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        # Every model lives in the one table: share one connection (one botocore client)
+        # instead of PynamoDB's one per model, which would cost a client per model at cold start.
+        if cls is MemberItem:
+            return super()._get_connection()
+        cls._connection = MemberItem._get_connection()
+        return cls._connection
 
 
 class ProgramItem(_Base):

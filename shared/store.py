@@ -305,15 +305,16 @@ def _batch_get(keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, A
     raise Busy("DynamoDB left keys unprocessed; retry the request")
 
 
-def get_member(program_id: str, member_id: str) -> MemberState | None:
-    """The member snapshot (one strongly consistent GetItem), or ``None``."""
-    try:
-        item = MemberItem.get(member_pk(program_id, member_id), PROFILE, consistent_read=True)
-    except MemberItem.DoesNotExist:
-        return None
-    except PynamoDBException as exc:
-        raise _translate(exc) from exc
-    return member_from_item(item, program_id)
+def load_member_view(program_id: str, member_id: str) -> tuple[ProgramVersion | None, MemberState | None]:
+    """The program config and the member snapshot: one strongly consistent BatchGetItem."""
+    program_key = (program_pk(program_id), CONFIG)
+    member_key = (member_pk(program_id, member_id), PROFILE)
+    found = _batch_get([program_key, member_key])
+    program_raw, member_raw = found.get(program_key), found.get(member_key)
+    return (
+        _program_from_item(program_id, ProgramItem.from_raw_data(program_raw)) if program_raw else None,
+        member_from_item(MemberItem.from_raw_data(member_raw), program_id) if member_raw else None,
+    )
 
 
 def list_ledger(program_id: str, member_id: str, before_seq: int | None, limit: int) -> list[LedgerEntry]:

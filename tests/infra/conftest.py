@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,21 +68,24 @@ class Synth:
 
 
 @pytest.fixture(scope="session")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Synth]:
+def synth() -> Iterator[Callable[[str], Synth]]:
     """``synth(stage)``: the stage synthesized into a temporary cloud assembly, cached per session."""
     cache: dict[str, Synth] = {}
+    # Not tmp_path_factory: each assembly holds a ~50 MB copy of the layer; pytest would keep
+    # three sessions' worth of them. These go when the session ends.
+    with tempfile.TemporaryDirectory(prefix="loyalty-infra-") as root:
 
-    def get(stage: str) -> Synth:
-        if stage not in cache:
-            outdir = tmp_path_factory.mktemp(f"cdk-{stage}")
-            app = build_app(stage, str(outdir))
-            app.synth()  # raises if cdk-nag or CloudFormation validation reports an error
-            stack = app.node.find_child(stack_name(stage))
-            assert isinstance(stack, cdk.Stack)
-            cache[stage] = Synth(app, stack, Template.from_stack(stack), outdir)
-        return cache[stage]
+        def get(stage: str) -> Synth:
+            if stage not in cache:
+                outdir = Path(root) / stage
+                app = build_app(stage, str(outdir))
+                app.synth()  # raises if cdk-nag or CloudFormation validation reports an error
+                stack = app.node.find_child(stack_name(stage))
+                assert isinstance(stack, cdk.Stack)
+                cache[stage] = Synth(app, stack, Template.from_stack(stack), outdir)
+            return cache[stage]
 
-    return get
+        yield get
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,14 @@ pytestmark = pytest.mark.infra
 CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 
 
-def test_cdk_synth_prod_offline(tmp_path: Path) -> None:
+@pytest.fixture
+def outdir() -> Iterator[Path]:
+    # Not tmp_path: pytest would keep the assembly's ~50 MB layer copy around after the run.
+    with tempfile.TemporaryDirectory(prefix="loyalty-cli-synth-") as directory:
+        yield Path(directory)
+
+
+def test_cdk_synth_prod_offline(outdir: Path) -> None:
     assert CDK.exists(), "CDK CLI not installed: run `make deps`"
     # Given no network (proxies point at a closed port) and no AWS credentials
     env = {
@@ -32,7 +41,7 @@ def test_cdk_synth_prod_offline(tmp_path: Path) -> None:
 
     # When the CLI synthesizes the prod stage
     result = subprocess.run(
-        [str(CDK), "synth", "-c", "stage=prod", "--quiet", "--no-notices", "-o", str(tmp_path)],
+        [str(CDK), "synth", "-c", "stage=prod", "--quiet", "--no-notices", "-o", str(outdir)],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -43,7 +52,7 @@ def test_cdk_synth_prod_offline(tmp_path: Path) -> None:
 
     # Then it succeeds with exactly the prod stack
     assert result.returncode == 0, result.stdout + result.stderr
-    assert sorted(p.name for p in tmp_path.glob("*.template.json")) == ["Loyalty-prod.template.json"]
-    template = json.loads((tmp_path / "Loyalty-prod.template.json").read_text())
+    assert sorted(p.name for p in outdir.glob("*.template.json")) == ["Loyalty-prod.template.json"]
+    template = json.loads((outdir / "Loyalty-prod.template.json").read_text())
     (table,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
     assert table["DeletionPolicy"] == "Retain"

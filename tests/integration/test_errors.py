@@ -108,7 +108,7 @@ def test_internal_error_has_request_id_and_no_trace(api: Api, member_id: str, mo
     def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("disk on fire at /secret/path")
 
-    monkeypatch.setattr(store, "get_member", broken)
+    monkeypatch.setattr(store, "load_member_view", broken)
     reply = api.member(member_id)
     assert reply.status == 500
     assert reply.body["error"]["code"] == "INTERNAL"
