@@ -9,6 +9,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: run test deps lint format typecheck unit integration infra synth openapi invoke bench clean
 
@@ -62,9 +63,10 @@ integration: deps
 infra: deps
 	$(PY) -m pytest tests/infra
 
-## Synthesize every stage offline into cdk.out/
+## Synthesize one stage offline into cdk.out/: make synth STAGE=prod
+STAGE ?= dev
 synth: deps
-	npx cdk synth -c stage=dev --quiet
+	npx cdk synth -c stage=$(STAGE) --quiet --no-notices
 
 ## Regenerate the checked-in OpenAPI document from the routes.
 openapi: deps

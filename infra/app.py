@@ -8,6 +8,9 @@ from cdk_nag import AwsSolutionsChecks
 from infra import constants
 from infra.stack import LoyaltyStack
 
+# The context key `cdk synth --no-staging` sets (cx-api DISABLE_ASSET_STAGING_CONTEXT).
+_DISABLE_ASSET_STAGING = "aws:cdk:disable-asset-staging"
+
 
 def _cdk_json_context() -> dict[str, object]:
     # The CLI passes cdk.json's context (feature flags) to the app; in-process callers (tests,
@@ -16,15 +19,19 @@ def _cdk_json_context() -> dict[str, object]:
     return dict(cdk_json.get("context", {}))
 
 
-def build_app(stage: str, outdir: str | None = None, *, validate_templates: bool = True) -> cdk.App:
+def build_app(stage: str, outdir: str | None = None, *, template_only: bool = False) -> cdk.App:
     """Build the app holding the ``Loyalty-<stage>`` stack, with the cdk-nag AwsSolutions checks.
 
-    ``validate_templates=False`` skips CDK's built-in CloudFormation schema validation, which
-    costs about 3 s per process; only callers that merely read the template should use it.
+    ``template_only=True`` is for callers that only read the template (the local manifest): it
+    skips CDK's CloudFormation schema validation (~3 s per process) and the copying of assets
+    (the ~50 MB layer) into the output directory. Asset hashes in the template are unchanged.
     """
     if stage not in constants.STAGES:
         raise ValueError(f"unknown stage {stage!r}: expected one of {', '.join(constants.STAGES)}")
-    app = cdk.App(outdir=outdir, context=_cdk_json_context(), builtin_cloud_formation_validation=validate_templates)
+    context = _cdk_json_context()
+    if template_only:
+        context[_DISABLE_ASSET_STAGING] = True
+    app = cdk.App(outdir=outdir, context=context, builtin_cloud_formation_validation=not template_only)
     LoyaltyStack(app, stage=stage)
     # cdk-nag 3 is a policy validation plugin: synth fails on any unacknowledged error.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))

@@ -20,8 +20,7 @@ def synth_manifest(stage: str = DEFAULT_STAGE) -> dict[str, Any]:
     """Synthesize ``Loyalty-<stage>`` in-process and return its local manifest (plain data)."""
     name = stack_name(stage)
     with tempfile.TemporaryDirectory(prefix="loyalty-manifest-") as outdir:
-        # Schema validation is for `cdk synth` and the infra tests; here it only adds ~3 s.
-        app = build_app(stage, outdir, validate_templates=False)
+        app = build_app(stage, outdir, template_only=True)
         artifact = app.synth().get_stack_by_name(name)
         template = json.loads(Path(artifact.template_full_path).read_text(encoding="utf-8"))
     return manifest_from_template(name, template)

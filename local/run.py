@@ -32,7 +32,6 @@ def main(argv: list[str] | None = None) -> int:
     database = dynamodb.start(args.dynamodb_port, db_path=db_path)
     try:
         from infra.local_manifest import synth_manifest
-
         from local.engine import prepare
         from local.gateway import compile_routes, make_server
 

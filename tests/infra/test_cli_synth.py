@@ -1,4 +1,4 @@
-"""The real CDK CLI synthesizes prod offline from the repository root (cdk.json -> infra.app)."""
+"""The app entry: the real CDK CLI synthesizes prod offline from the repository root; stages are checked."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.app import build_app
 from infra.constants import REPO_ROOT
 
 pytestmark = pytest.mark.infra
@@ -56,3 +57,8 @@ def test_cdk_synth_prod_offline(outdir: Path) -> None:
     template = json.loads((outdir / "Loyalty-prod.template.json").read_text())
     (table,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
     assert table["DeletionPolicy"] == "Retain"
+
+
+def test_unknown_stage_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown stage 'qa'"):
+        build_app("qa")

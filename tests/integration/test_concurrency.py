@@ -22,8 +22,8 @@ def test_twenty_concurrent_redemptions_never_overspend(api: Api, member_id: str)
         statuses = list(pool.map(redeem, range(20)))
 
     # Then exactly 10 succeed, the others are refused, and the balance ends at 0
-    assert statuses.count(201) == 10
-    assert statuses.count(409) == 10
+    assert statuses.count(201) == 10, statuses
+    assert statuses.count(409) == 10, statuses
     snapshot = api.member(member_id).body
     assert snapshot["points"]["balance"] == 0
     assert ledger_sum(api, member_id) == (0, snapshot["growth"])
