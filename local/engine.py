@@ -7,7 +7,6 @@ the tables, each function's handler and environment, and the routes. Nothing her
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 import os
 import threading
@@ -72,47 +71,31 @@ def load_program(program_id: str, path: Path) -> int:
     return int(body["version"])
 
 
-def import_handler(handler: str, fresh: bool = False) -> Handler:
-    """``functions.earn.handler.handler`` -> the callable, as the Lambda runtime resolves it.
-
-    ``fresh`` loads a new copy of the module (its own resolver), like a new Lambda container.
-    """
+def import_handler(handler: str) -> Handler:
+    """``functions.earn.handler.handler`` -> the callable, as the Lambda runtime resolves it."""
     module_name, _, attribute = handler.rpartition(".")
-    if fresh:
-        spec = importlib.util.find_spec(module_name)
-        if spec is None or spec.loader is None:
-            raise ModuleNotFoundError(module_name)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(module_name)
-    handler_function: Handler = getattr(module, attribute)
+    handler_function: Handler = getattr(importlib.import_module(module_name), attribute)
     return handler_function
 
 
 class HandlerPool:
-    """Concurrent invocations of one function, each in its own "container".
+    """One function's handler, invoked one request at a time across the whole process.
 
-    A Lambda container serves one request at a time, and Powertools' resolver keeps the
-    current event on the module's ``app``; so each concurrent local request borrows a copy of
-    the module no other request is using, as Lambda would start another container.
+    Powertools' resolver keeps the current event in class attributes shared by every resolver
+    in the process, so two handlers must never run at once in one process. Lambda never does
+    that (a container serves one request at a time); locally the gateway serializes requests.
+    Races between writers are tested at the logic layer, whose data access is thread-safe.
     """
+
+    _process_lock = threading.Lock()
 
     def __init__(self, handler: str) -> None:
         self.handler = handler
-        self._idle: list[Handler] = [import_handler(handler)]
-        self._lock = threading.Lock()
+        self._function = import_handler(handler)
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        with self._lock:
-            instance = self._idle.pop() if self._idle else None
-        if instance is None:
-            instance = import_handler(self.handler, fresh=True)
-        try:
-            return instance(event, context)
-        finally:
-            with self._lock:
-                self._idle.append(instance)
+        with HandlerPool._process_lock:
+            return self._function(event, context)
 
 
 class LambdaContext:

@@ -140,6 +140,22 @@ def table_items(dynamo: Any, table: str) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def direct(operation: Any, *args: Any) -> tuple[int, dict[str, Any]]:
+    """Call a logic function as the handler would, mapping domain errors to their status.
+
+    The races are between DynamoDB writers, so concurrency tests drive the logic from many
+    threads (each thread one "Lambda container"); the handlers themselves run one at a time
+    per process, as in Lambda.
+    """
+    from shared.errors import LoyaltyError
+
+    try:
+        status, body = operation(*args)
+    except LoyaltyError as error:
+        return error.status, {"error": {"code": error.code}}
+    return int(status), body
+
+
 def ledger_sum(api: Api, member: str, program: str = "default") -> tuple[int, int]:
     """(sum of points, sum of growth) over every ledger entry of ``member``, all pages."""
     points = growth = 0

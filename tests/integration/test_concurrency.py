@@ -7,7 +7,13 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tests.integration.conftest import Api, ledger_sum, order, table_items
+from pydantic import TypeAdapter
+
+from shared import logic
+from shared.api import EventIn, RedemptionIn
+from tests.integration.conftest import NOW, Api, direct, ledger_sum, order, table_items
+
+EVENT: TypeAdapter[Any] = TypeAdapter(EventIn)
 
 
 def test_twenty_concurrent_redemptions_never_overspend(api: Api, member_id: str) -> None:
@@ -16,7 +22,8 @@ def test_twenty_concurrent_redemptions_never_overspend(api: Api, member_id: str)
 
     # When 20 redemptions of 10 points race
     def redeem(i: int) -> int:
-        return api.redeem(member_id, {"redemption_id": f"r{i}", "points": 10}).status
+        request = RedemptionIn(redemption_id=f"{member_id}.r{i}", points=10)
+        return direct(logic.redeem_points, "default", member_id, request, NOW)[0]
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         statuses = list(pool.map(redeem, range(20)))
@@ -30,11 +37,11 @@ def test_twenty_concurrent_redemptions_never_overspend(api: Api, member_id: str)
 
 
 def test_concurrent_replays_apply_once(api: Api, member_id: str) -> None:
-    body = order("same", "42")
+    event = EVENT.validate_python(order(f"{member_id}.same", "42"))
     with ThreadPoolExecutor(max_workers=8) as pool:
-        replies = list(pool.map(lambda _: api.event(member_id, body), range(8)))
-    assert sorted(r.status for r in replies) == [200] * 7 + [201]
-    assert len({r.raw for r in replies}) == 1
+        replies = list(pool.map(lambda _: direct(logic.report_event, "default", member_id, event, NOW), range(8)))
+    assert sorted(status for status, _ in replies) == [200] * 7 + [201]
+    assert len({json.dumps(body, sort_keys=True) for _, body in replies}) == 1
     assert api.member(member_id).body["points"]["balance"] == 42
 
 
@@ -53,8 +60,11 @@ def test_random_concurrent_mix_keeps_ledger_equal_to_balance(api: Api, member_id
 
     def run(op: tuple[str, str, dict[str, Any]]) -> int:
         kind, who, body = op
-        reply = api.event(who, body) if kind == "event" else api.redeem(who, body)
-        return reply.status
+        if kind == "event":
+            event = EVENT.validate_python({**body, "event_id": f"{who}.{body['event_id']}"})
+            return direct(logic.report_event, "default", who, event, NOW)[0]
+        request = RedemptionIn(redemption_id=f"{who}.{body['redemption_id']}", points=body["points"])
+        return direct(logic.redeem_points, "default", who, request, NOW)[0]
 
     with ThreadPoolExecutor(max_workers=12) as pool:
         statuses = list(pool.map(run, operations))
@@ -180,3 +190,24 @@ def test_a_resent_transaction_that_had_committed_answers_201_once(api: Api, memb
     assert ledger_sum(api, member_id)[0] == 30
     # A later replay of the key is a replay
     assert api.redeem(member_id, {"redemption_id": "r", "points": 20}).status == 200
+
+
+def test_endless_conflicts_end_in_503_after_the_write_budget(
+    api: Api, dynamo: Any, member_id: str, monkeypatch: Any
+) -> None:
+    from shared import logic
+    from shared.models import MemberItem
+
+    client = MemberItem._get_connection().connection.client
+    api.event(member_id, order("seed", "50"))
+    before = table_items(dynamo, api.table_name)
+    monkeypatch.setattr(logic, "WRITE_BUDGET_SECONDS", 0.3)
+    conflict = [{"Code": "None"}, {"Code": "None"}, {"Code": "TransactionConflict"}]
+    calls = _inject(client, "TransactWriteItems", "TransactionCanceledException", 10_000, conflict)
+    try:
+        reply = api.redeem(member_id, {"redemption_id": "r", "points": 20})
+    finally:
+        _remove(client, "TransactWriteItems")
+    assert calls[0] > 1
+    assert (reply.status, reply.body["error"]["code"]) == (503, "BUSY")
+    assert table_items(dynamo, api.table_name) == before
