@@ -140,6 +140,10 @@ def lambda_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Lam
                 "body": json.dumps({"error": error}, separators=(",", ":")),
                 "isBase64Encoded": False,
             }
+        if event.get("body"):
+            # The API speaks JSON only; curl -d and some clients label JSON as a form. Parse
+            # every body as JSON (malformed JSON is still a 422 naming the body).
+            event = {**event, "headers": {**(event.get("headers") or {}), "content-type": "application/json"}}
         return app.resolve(event, context)
 
     return handler

@@ -115,3 +115,14 @@ def test_internal_error_has_request_id_and_no_trace(api: Api, member_id: str, mo
     assert reply.body["error"]["request_id"]
     assert b"Traceback" not in reply.raw
     assert b"secret" not in reply.raw
+
+
+def test_json_body_sent_as_a_form_is_read_as_json(api: Api, member_id: str) -> None:
+    # curl -d labels its body application/x-www-form-urlencoded; the API speaks JSON only
+    reply = api.call(
+        "POST",
+        EVENTS.format(member=member_id),
+        order(f"{member_id}.form", "5"),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert reply.status == 201
