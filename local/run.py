@@ -15,6 +15,10 @@ from local import dynamodb
 from local.dynamodb import ROOT
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=3000, help="HTTP API port (default 3000)")
@@ -44,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         for route in routes:
             print(f"  {route.method:5} http://127.0.0.1:{args.port}{route.path}  -> {route.name}", flush=True)
         print("Ctrl-C stops the gateway and DynamoDB Local.", flush=True)
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        # Ctrl-C and SIGTERM both stop cleanly (a background start may have SIGINT ignored).
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
