@@ -58,7 +58,7 @@ def prepare(manifest: dict[str, Any], endpoint: str, program_files: list[Path] |
     models.configure(os.environ["TABLE_NAME"], endpoint)
     for path in program_files if program_files is not None else [DEFAULT_PROGRAM_FILE]:
         load_program(path.stem, path)
-    return {function_id: HandlerPool(spec["handler"]) for function_id, spec in manifest["functions"].items()}
+    return {function_id: SerializedHandler(spec["handler"]) for function_id, spec in manifest["functions"].items()}
 
 
 def load_program(program_id: str, path: Path) -> int:
@@ -78,7 +78,7 @@ def import_handler(handler: str) -> Handler:
     return handler_function
 
 
-class HandlerPool:
+class SerializedHandler:
     """One function's handler, invoked one request at a time across the whole process.
 
     Powertools' resolver keeps the current event in class attributes shared by every resolver
@@ -94,7 +94,7 @@ class HandlerPool:
         self._function = import_handler(handler)
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        with HandlerPool._process_lock:
+        with SerializedHandler._process_lock:
             return self._function(event, context)
 
 

@@ -91,7 +91,7 @@ def dispatch(
 def make_server(
     host: str, port: int, routes: list[Route], handlers: dict[str, Handler], log: Callable[[str], None] | None = None
 ) -> ThreadingHTTPServer:
-    """A threaded HTTP server; handlers run one at a time (see ``local.engine.HandlerPool``)."""
+    """A threaded HTTP server; handlers run one at a time (see ``local.engine.SerializedHandler``)."""
     write_log = log or (lambda line: print(line, file=sys.stderr, flush=True))
 
     class RequestHandler(BaseHTTPRequestHandler):

@@ -6,7 +6,6 @@ integers (``10.0`` and ``"10"`` are refused). Ids are 1-128 characters without `
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -43,10 +42,6 @@ Timestamp = Annotated[
     BeforeValidator(_must_be_text),
     Field(description="RFC 3339 with an offset, e.g. 2026-11-22T08:00:00Z"),
 ]
-
-
-def money(text: str) -> Decimal:
-    return Decimal(text)
 
 
 class _Body(BaseModel):
@@ -137,9 +132,5 @@ def event_attributes(event: OrderCompletedEvent | LoginEvent | ReviewApprovedEve
     values: dict[str, Any] = event.attributes.model_dump()
     for name in ("settled_amount", "item_price"):
         if name in values:
-            values[name] = money(values[name])
+            values[name] = Decimal(values[name])
     return values
-
-
-def occurred(event_time: datetime | None, request_time: datetime) -> datetime:
-    return event_time if event_time is not None else request_time

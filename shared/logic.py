@@ -30,8 +30,8 @@ from shared.errors import (
     VersionConflict,
 )
 from shared.program import ProgramConfig
-from shared.rules import BusinessEvent, apply_event, spend_points
-from shared.store import AlreadyApplied, LedgerEntry, StaleWrite, StoredResponse
+from shared.rules import BusinessEvent, MemberState, apply_event, spend_points
+from shared.store import AlreadyApplied, LedgerEntry, ProgramVersion, StaleWrite, StoredResponse
 
 WRITE_BUDGET_SECONDS = 6.0
 """How long a write keeps retrying lost races before answering 503 BUSY: well inside the
@@ -76,40 +76,68 @@ def _check_business_time(config: ProgramConfig, occurred_at: datetime, now: date
         )
 
 
-def report_event(program_id: str, member_id: str, event: EventIn, now: datetime) -> tuple[int, dict[str, Any]]:
-    """Apply the earning rules to a reported event; 201 first time, 200 with the same body on replay."""
-    body = event.model_dump(mode="json")
+Plan = Callable[[store.WriteContext, ProgramVersion], tuple[MemberState, LedgerEntry, dict[str, Any]]]
+
+
+def _member_write(
+    program_id: str, member_id: str, kind: str, key_name: str, key: str, body: dict[str, Any], plan: Plan
+) -> tuple[int, dict[str, Any]]:
+    """The write protocol every member write shares: replay or read, plan, commit, retry.
+
+    ``plan`` turns what was read into the new member state, its ledger entry and the response
+    body (it may raise a domain error: nothing is written then).
+    """
     request_hash = _request_hash(program_id, member_id, body)
     attempt_id = uuid.uuid4().hex
 
     def attempt() -> tuple[int, dict[str, Any]]:
-        context = store.load_write_context(program_id, member_id, "event", event.event_id)
+        context = store.load_write_context(program_id, member_id, kind, key)
         if context.previous is not None:
-            return _replay(context.previous, request_hash, "event_id", event.event_id, attempt_id)
+            return _replay(context.previous, request_hash, key_name, key, attempt_id)
         if context.program is None:
             raise ProgramNotFound(program_id)
-        config = context.program.config
+        state, entry, response = plan(context, context.program)
+        stored = StoredResponse(201, response, request_hash, attempt_id)
+        try:
+            store.commit_write(
+                state, context.member.version, entry, kind, request_hash, stored, context.program.version
+            )
+        except AlreadyApplied as applied:
+            return _replay(applied.stored, request_hash, key_name, key, attempt_id)
+        return 201, response
+
+    return _with_retries(attempt)
+
+
+def _next_version(before: MemberState, after: MemberState, now: datetime) -> MemberState:
+    """``after`` as the member's next version, with the next ledger sequence number."""
+    return replace(
+        after,
+        version=before.version + 1,
+        ledger_seq=before.ledger_seq + 1,
+        created_at=before.created_at or now,
+        updated_at=now,
+    )
+
+
+def report_event(program_id: str, member_id: str, event: EventIn, now: datetime) -> tuple[int, dict[str, Any]]:
+    """Apply the earning rules to a reported event; 201 first time, 200 with the same body on replay."""
+
+    def plan(context: store.WriteContext, program: ProgramVersion) -> tuple[MemberState, LedgerEntry, dict[str, Any]]:
+        config = program.config
         _check_business_time(config, event.occurred_at, now, "occurred_at")
         if isinstance(event, OrderCompletedEvent) and event.attributes.currency not in (None, config.currency):
             raise ValidationFailed.field("attributes.currency", f"must be the program's currency {config.currency}")
-        before = context.member
-        outcome = apply_event(
-            config,
-            before,
-            BusinessEvent(
-                event.event_id, event.type, event.occurred_at, event_attributes(event), event.member_attributes
-            ),
+        business_event = BusinessEvent(
+            event.event_id, event.type, event.occurred_at, event_attributes(event), event.member_attributes
         )
-        seq = before.ledger_seq + 1
-        state = replace(
-            outcome.state,
-            version=before.version + 1,
-            ledger_seq=seq,
-            created_at=before.created_at or now,
-            updated_at=now,
+        outcome = apply_event(config, context.member, business_event)
+        state = _next_version(context.member, outcome.state, now)
+        awards = tuple(
+            {"rule": a.rule, "points": a.points, "growth": a.growth, "reason": a.reason} for a in outcome.awards
         )
         entry = LedgerEntry(
-            seq=seq,
+            seq=state.ledger_seq,
             kind="earn",
             key_name="event_id",
             key=event.event_id,
@@ -122,65 +150,46 @@ def report_event(program_id: str, member_id: str, event: EventIn, now: datetime)
             growth_after=state.growth,
             tier_after=state.tier,
             lots=(outcome.lot,) if outcome.lot else (),
-            awards=tuple(
-                {"rule": a.rule, "points": a.points, "growth": a.growth, "reason": a.reason} for a in outcome.awards
-            ),
-            config_version=context.program.version,
+            awards=awards,
+            config_version=program.version,
         )
+        change = outcome.tier_change
         response = {
             "event_id": event.event_id,
             "type": event.type,
             "occurred_at": views.time_text(event.occurred_at),
             "points_earned": outcome.points,
             "growth_earned": outcome.growth,
-            "awards": list(entry.awards),
+            "awards": list(awards),
             "lot": views.lots_view([outcome.lot])[0] if outcome.lot else None,
-            "tier_change": (
-                {"from": outcome.tier_change.old, "to": outcome.tier_change.new, "reason": outcome.tier_change.reason}
-                if outcome.tier_change
-                else None
-            ),
-            "ledger_entry_id": seq,
-            "config_version": context.program.version,
+            "tier_change": {"from": change.old, "to": change.new, "reason": change.reason} if change else None,
+            "ledger_entry_id": state.ledger_seq,
+            "config_version": program.version,
             "member": views.snapshot(config, state, now),
         }
-        stored = StoredResponse(201, response, request_hash, attempt_id)
-        try:
-            store.commit_write(state, before.version, entry, "event", request_hash, stored, context.program.version)
-        except AlreadyApplied as applied:
-            return _replay(applied.stored, request_hash, "event_id", event.event_id, attempt_id)
-        return 201, response
+        return state, entry, response
 
-    return _with_retries(attempt)
+    body = event.model_dump(mode="json")
+    return _member_write(program_id, member_id, "event", "event_id", event.event_id, body, plan)
 
 
 def redeem_points(
     program_id: str, member_id: str, redemption: RedemptionIn, now: datetime
 ) -> tuple[int, dict[str, Any]]:
     """Spend points, soonest-expiring first; 409 ``INSUFFICIENT_POINTS`` changes nothing."""
-    body = redemption.model_dump(mode="json")
-    request_hash = _request_hash(program_id, member_id, body)
-    attempt_id = uuid.uuid4().hex
     occurred_at = redemption.occurred_at or now
 
-    def attempt() -> tuple[int, dict[str, Any]]:
-        context = store.load_write_context(program_id, member_id, "redemption", redemption.redemption_id)
-        if context.previous is not None:
-            return _replay(context.previous, request_hash, "redemption_id", redemption.redemption_id, attempt_id)
-        if context.program is None:
-            raise ProgramNotFound(program_id)
-        config = context.program.config
+    def plan(context: store.WriteContext, program: ProgramVersion) -> tuple[MemberState, LedgerEntry, dict[str, Any]]:
+        config = program.config
         _check_business_time(config, occurred_at, now, "occurred_at")
         if redemption.points > config.max_points_per_redemption:
             raise ValidationFailed.field("points", f"at most {config.max_points_per_redemption} per redemption")
-        before = context.member
-        if not before.exists:
+        if not context.member.exists:
             raise MemberNotFound(member_id)
-        outcome = spend_points(before, redemption.points, occurred_at)
-        seq = before.ledger_seq + 1
-        state = replace(outcome.state, version=before.version + 1, ledger_seq=seq, updated_at=now)
+        outcome = spend_points(context.member, redemption.points, occurred_at)
+        state = _next_version(context.member, outcome.state, now)
         entry = LedgerEntry(
-            seq=seq,
+            seq=state.ledger_seq,
             kind="redeem",
             key_name="redemption_id",
             key=redemption.redemption_id,
@@ -194,7 +203,7 @@ def redeem_points(
             tier_after=state.tier,
             lots=outcome.drawn,
             awards=(),
-            config_version=context.program.version,
+            config_version=program.version,
             description=redemption.description,
         )
         response = {
@@ -202,19 +211,14 @@ def redeem_points(
             "points": redemption.points,
             "occurred_at": views.time_text(occurred_at),
             "drawn": views.lots_view(outcome.drawn),
-            "ledger_entry_id": seq,
+            "ledger_entry_id": state.ledger_seq,
             "member": views.snapshot(config, state, now),
         }
-        stored = StoredResponse(201, response, request_hash, attempt_id)
-        try:
-            store.commit_write(
-                state, before.version, entry, "redemption", request_hash, stored, context.program.version
-            )
-        except AlreadyApplied as applied:
-            return _replay(applied.stored, request_hash, "redemption_id", redemption.redemption_id, attempt_id)
-        return 201, response
+        return state, entry, response
 
-    return _with_retries(attempt)
+    body = redemption.model_dump(mode="json")
+    key = redemption.redemption_id
+    return _member_write(program_id, member_id, "redemption", "redemption_id", key, body, plan)
 
 
 def member_snapshot(program_id: str, member_id: str, now: datetime) -> dict[str, Any]:

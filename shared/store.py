@@ -161,11 +161,6 @@ def _due_keys(program_id: str, member_id: str, due: datetime | None) -> tuple[st
     return f"{program_id}#{due.date().isoformat()}#{shard:02d}", f"{clock.format_utc(due)}#{member_id}"
 
 
-def due_partitions(program_id: str, day: str) -> list[str]:
-    """Every due-index partition of one UTC day (``YYYY-MM-DD``), for the jobs."""
-    return [f"{program_id}#{day}#{shard:02d}" for shard in range(DUE_SHARDS)]
-
-
 def member_to_item(state: MemberState, config_version: int, at: datetime) -> MemberItem:
     next_expiry = min((lot.expires_at for lot in state.lots if lot.expires_at and lot.points), default=None)
     tier_due_pk, tier_due_sk = _due_keys(state.program_id, state.member_id, state.tier_valid_until)
@@ -242,11 +237,27 @@ def _entry_to_item(program_id: str, member_id: str, entry: LedgerEntry) -> Ledge
     )
 
 
+_PARSED_CONFIGS: dict[tuple[str, int], ProgramConfig] = {}
+
+
+def _parsed_config(program_id: str, version: int, document: str) -> ProgramConfig:
+    # A version's document never changes once written, so each container validates it once,
+    # not on every request that reads it.
+    key = (program_id, version)
+    config = _PARSED_CONFIGS.get(key)
+    if config is None:
+        config = ProgramConfig.model_validate_json(document)
+        if len(_PARSED_CONFIGS) > 256:
+            _PARSED_CONFIGS.clear()
+        _PARSED_CONFIGS[key] = config
+    return config
+
+
 def _program_from_item(program_id: str, item: ProgramItem) -> ProgramVersion:
     return ProgramVersion(
         program_id=program_id,
         version=int(item.version),
-        config=ProgramConfig.model_validate_json(item.document),
+        config=_parsed_config(program_id, int(item.version), item.document),
         updated_at=clock.parse_utc(item.updated_at),
     )
 

@@ -65,16 +65,19 @@ class Api:
     def event(
         self, member: str, body: dict[str, Any], program: str = "default", at: datetime = NOW, scoped: bool = True
     ) -> Reply:
-        if scoped and "event_id" in body:
-            body = {**body, "event_id": f"{member}.{body['event_id']}"}
-        return self.call("POST", f"/v1/programs/{program}/members/{member}/events", body, at=at)
+        return self._write(member, "events", "event_id", body, program, at, scoped)
 
     def redeem(
         self, member: str, body: dict[str, Any], program: str = "default", at: datetime = NOW, scoped: bool = True
     ) -> Reply:
-        if scoped and "redemption_id" in body:
-            body = {**body, "redemption_id": f"{member}.{body['redemption_id']}"}
-        return self.call("POST", f"/v1/programs/{program}/members/{member}/redemptions", body, at=at)
+        return self._write(member, "redemptions", "redemption_id", body, program, at, scoped)
+
+    def _write(
+        self, member: str, route: str, key: str, body: dict[str, Any], program: str, at: datetime, scoped: bool
+    ) -> Reply:
+        if scoped and key in body:
+            body = {**body, key: f"{member}.{body[key]}"}
+        return self.call("POST", f"/v1/programs/{program}/members/{member}/{route}", body, at=at)
 
     def member(self, member: str, program: str = "default", at: datetime = NOW) -> Reply:
         return self.call("GET", f"/v1/programs/{program}/members/{member}", at=at)

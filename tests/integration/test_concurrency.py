@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -81,13 +83,18 @@ def test_random_concurrent_mix_keeps_ledger_equal_to_balance(api: Api, member_id
         assert sum(e["points"] for e in body["points"]["expiring"]) == body["points"]["balance"]
 
 
-def _inject(client: Any, operation: str, error_code: str, times: int, reasons: list[dict] | None = None) -> list[int]:
+@contextmanager
+def injected(operation: str, error_code: str, times: int, reasons: list[dict] | None = None) -> Iterator[list[int]]:
     """Answer the next ``times`` sends of ``operation`` with ``error_code``, as DynamoDB would.
 
     Hooked at ``before-send``, below botocore's retry loop, so its retries see the error too.
+    Yields a one-item list counting the sends answered.
     """
     from botocore.awsrequest import AWSResponse
 
+    from shared.models import MemberItem
+
+    client = MemberItem._get_connection().connection.client
     calls = [0]
     payload: dict[str, Any] = {"__type": f"com.amazonaws.dynamodb.v20120810#{error_code}", "message": "injected"}
     if reasons is not None:
@@ -107,25 +114,21 @@ def _inject(client: Any, operation: str, error_code: str, times: int, reasons: l
         return AWSResponse(request.url, 400, {"x-amzn-requestid": "injected"}, Raw())
 
     client.meta.events.register_first("before-send.dynamodb", hook, unique_id=f"inject-{operation}")
-    return calls
+    try:
+        yield calls
+    finally:
+        client.meta.events.unregister("before-send.dynamodb", unique_id=f"inject-{operation}")
 
 
-def _remove(client: Any, operation: str) -> None:
-    client.meta.events.unregister("before-send.dynamodb", unique_id=f"inject-{operation}")
+CONFLICT = [{"Code": "None"}, {"Code": "None"}, {"Code": "TransactionConflict"}]
+"""Cancellation reasons of a conflict on the member item (the third item of a write)."""
 
 
 def test_transaction_conflicts_are_retried(api: Api, member_id: str) -> None:
-    from shared.models import MemberItem
-
-    client = MemberItem._get_connection().connection.client
     api.event(member_id, order("seed", "50"))
     # DynamoDB Local serialises transactions and never reports TransactionConflict: inject two
-    conflict = [{"Code": "None"}, {"Code": "None"}, {"Code": "TransactionConflict"}]
-    calls = _inject(client, "TransactWriteItems", "TransactionCanceledException", 2, conflict)
-    try:
+    with injected("TransactWriteItems", "TransactionCanceledException", 2, CONFLICT) as calls:
         reply = api.redeem(member_id, {"redemption_id": "r", "points": 20})
-    finally:
-        _remove(client, "TransactWriteItems")
     assert calls[0] == 2
     assert reply.status == 201
     assert api.member(member_id).body["points"]["balance"] == 30
@@ -133,16 +136,10 @@ def test_transaction_conflicts_are_retried(api: Api, member_id: str) -> None:
 
 
 def test_persistent_throttling_is_503_and_writes_nothing(api: Api, dynamo: Any, member_id: str) -> None:
-    from shared.models import MemberItem
-
-    client = MemberItem._get_connection().connection.client
     api.event(member_id, order("seed", "50"))
     before = table_items(dynamo, api.table_name)
-    calls = _inject(client, "TransactWriteItems", "ThrottlingException", 100)
-    try:
+    with injected("TransactWriteItems", "ThrottlingException", 100) as calls:
         reply = api.redeem(member_id, {"redemption_id": "r", "points": 20})
-    finally:
-        _remove(client, "TransactWriteItems")
     # botocore's standard retries ran (1 + 3 attempts), then the client is told to retry later
     assert calls[0] == 4
     assert reply.status == 503
@@ -195,19 +192,11 @@ def test_a_resent_transaction_that_had_committed_answers_201_once(api: Api, memb
 def test_endless_conflicts_end_in_503_after_the_write_budget(
     api: Api, dynamo: Any, member_id: str, monkeypatch: Any
 ) -> None:
-    from shared import logic
-    from shared.models import MemberItem
-
-    client = MemberItem._get_connection().connection.client
     api.event(member_id, order("seed", "50"))
     before = table_items(dynamo, api.table_name)
     monkeypatch.setattr(logic, "WRITE_BUDGET_SECONDS", 0.3)
-    conflict = [{"Code": "None"}, {"Code": "None"}, {"Code": "TransactionConflict"}]
-    calls = _inject(client, "TransactWriteItems", "TransactionCanceledException", 10_000, conflict)
-    try:
+    with injected("TransactWriteItems", "TransactionCanceledException", 10_000, CONFLICT) as calls:
         reply = api.redeem(member_id, {"redemption_id": "r", "points": 20})
-    finally:
-        _remove(client, "TransactWriteItems")
     assert calls[0] > 1
     assert (reply.status, reply.body["error"]["code"]) == (503, "BUSY")
     assert table_items(dynamo, api.table_name) == before

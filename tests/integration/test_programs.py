@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from local.engine import DEFAULT_PROGRAM_FILE
@@ -83,3 +84,39 @@ def test_get_unknown_program_is_404(api: Api) -> None:
 
 def test_order_with_program_currency_is_accepted(api: Api, member_id: str) -> None:
     assert api.event(member_id, order("c", "1", currency="CNY")).status == 201
+
+
+def test_concurrent_puts_lose_no_version(api: Api, dynamo: Any) -> None:
+    from shared import logic
+    from shared.program import ProgramConfig
+    from tests.integration.conftest import NOW, direct
+
+    program = f"p-{uuid.uuid4().hex[:8]}"
+    configs = []
+    for i in range(12):
+        body = copy.deepcopy(DEFAULT)
+        body["name"] = f"variant {i}"
+        configs.append(ProgramConfig.model_validate(body))
+
+    # When eight admins replace the config at once, without If-Match (last writer wins)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(lambda c: direct(logic.replace_program_config, program, c, NOW), configs[:8]))
+
+    # Then every write became its own version, and the current one is the last
+    versions = sorted(body["version"] for _, body in replies)
+    assert versions == list(range(1, 9))
+    current = api.call("GET", f"/v1/programs/{program}").body
+    assert current["version"] == 8
+    history = dynamo.query(
+        TableName=api.table_name,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
+        ExpressionAttributeValues={":pk": {"S": f"PROGRAM#{program}"}, ":v": {"S": "CONFIG#"}},
+        ConsistentRead=True,
+    )["Items"]
+    assert len(history) == 8
+
+    # With If-Match on the same version, exactly one of four new documents wins
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        guarded = list(pool.map(lambda c: direct(logic.replace_program_config, program, c, NOW, 8), configs[8:]))
+    statuses = sorted(status for status, _ in guarded)
+    assert statuses == [200, 409, 409, 409]
