@@ -7,14 +7,15 @@ Nothing here does I/O. ``ProgramConfig.model_validate`` is the one gate every co
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from zoneinfo import ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shared.clock import zone
 
-EVENT_TYPES = ("order_completed", "login", "review_approved", "photo_review_approved")
+EventType = Literal["order_completed", "login", "review_approved", "photo_review_approved"]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 """Event types the engine understands (``order_refunded`` arrives with the refunds issue)."""
 
 _NOT_IANA_ZONES = frozenset({"localtime", "posixrules", "Factory"})
@@ -29,6 +30,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+BenefitParam = Annotated[str, StringConstraints(max_length=256)] | int | bool
+
+
+class Benefit(_Strict):
+    """A named privilege of a tier, with free-form parameters the platform interprets
+    (e.g. ``free_shipping_coupons`` with ``{"per_month": 4}``)."""
+
+    code: Code
+    name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    params: Annotated[dict[Code, BenefitParam], Field(max_length=20)] = {}
+
+
 class Tier(_Strict):
     code: Code
     name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -38,6 +51,7 @@ class Tier(_Strict):
     """Months a tier stays valid from attainment; ``None`` = no anniversary (entry tiers)."""
     anniversary_deduction: Count = 0
     """Growth taken at each anniversary before the tier is re-evaluated."""
+    benefits: Annotated[list[Benefit], Field(max_length=50)] = []
 
 
 class GrowthCoefficient(_Strict):
@@ -125,6 +139,15 @@ class NeverExpiry(_Strict):
     policy: Literal["never"]
 
 
+class TierPolicy(_Strict):
+    """How the tier job judges a member at each anniversary of a tier with a validity."""
+
+    qualifying_events: Annotated[list[EventType], Field(min_length=1, max_length=10)] = ["order_completed"]
+    """Event types that count as activity: a member with none during a validity period is inactive."""
+    inactive_tier: Code | None = None
+    """The tier an inactive member falls to (if its growth does not put it lower); ``None``: the first tier."""
+
+
 ExpiryPolicy = Annotated[
     YearEndExpiry | RollingExpiry | MonthEndExpiry | NeverExpiry,
     Field(discriminator="policy"),
@@ -143,6 +166,7 @@ class ProgramConfig(_Strict):
     earning_rules: list[EarningRule]
     monthly_bonus: MonthlyBonus | None = None
     tiers: Annotated[list[Tier], Field(min_length=1, max_length=20)]
+    tier_policy: TierPolicy = TierPolicy()
     expiry: ExpiryPolicy
     max_points_per_redemption: Annotated[int, Field(ge=1)] = 10_000_000
 
@@ -189,6 +213,18 @@ class ProgramConfig(_Strict):
         if self.monthly_bonus is not None and self.rule_for("order_completed") is None:
             raise ValueError("monthly_bonus needs an order_completed earning rule")
         return self
+
+    @model_validator(mode="after")
+    def _inactive_tier_exists(self) -> ProgramConfig:
+        code = self.tier_policy.inactive_tier
+        if code is not None and code not in {t.code for t in self.tiers}:
+            raise ValueError(f"tier_policy.inactive_tier {code!r} is not one of the tiers")
+        return self
+
+    def inactive_tier(self) -> Tier:
+        """The tier an inactive member falls to at an anniversary."""
+        code = self.tier_policy.inactive_tier
+        return self.tier(code) if code else self.tiers[0]
 
     def rule_for(self, event_type: str) -> EarningRule | None:
         """The earning rule for ``event_type``, or ``None`` when the program gives nothing for it."""

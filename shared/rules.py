@@ -61,6 +61,12 @@ class MemberState:
     tier: str = ""
     tier_since: datetime | None = None
     tier_valid_until: datetime | None = None
+    """When the tier is next evaluated (its anniversary); ``None`` for tiers without a validity."""
+    tier_period_start: datetime | None = None
+    """Start of the current validity period: the attainment or the last anniversary."""
+    tier_period_active: bool = False
+    """Whether a qualifying event happened in [tier_period_start, tier_valid_until)."""
+    last_qualifying_at: datetime | None = None
     login_days: Mapping[str, int] = field(default_factory=dict)
     months: Mapping[str, MonthActivity] = field(default_factory=dict)
     attributes: Mapping[str, str] = field(default_factory=dict)
@@ -298,7 +304,22 @@ def apply_event(config: ProgramConfig, state: MemberState, event: BusinessEvent)
         tier_since=since,
         tier_valid_until=valid_until,
     )
+    state = record_activity(config, state, event.type, event.occurred_at, new_period=change is not None)
     return EarnOutcome(state, points, growth, tuple(awards), lot, change)
+
+
+def record_activity(
+    config: ProgramConfig, state: MemberState, event_type: str, at: datetime, *, new_period: bool
+) -> MemberState:
+    """Track qualifying activity for the tier job: a new tier starts a new period at ``at``."""
+    period_start = at if new_period else (state.tier_period_start or state.tier_since or at)
+    active = False if new_period else state.tier_period_active
+    last = state.last_qualifying_at
+    if event_type in config.tier_policy.qualifying_events:
+        last = at if last is None or at > last else last
+        in_period = period_start <= at and (state.tier_valid_until is None or at < state.tier_valid_until)
+        active = active or in_period
+    return replace(state, tier_period_start=period_start, tier_period_active=active, last_qualifying_at=last)
 
 
 # --- spending -------------------------------------------------------------------------

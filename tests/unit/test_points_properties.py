@@ -125,9 +125,11 @@ def test_random_earns_and_spends_keep_the_points_invariants(
                 occurred_at=op.at,
                 attributes={"order_id": f"o-{number}", "settled_amount": Decimal(op.amount)},
             )
+            multiplier = config.tier(state.tier or config.tiers[0].code).points_multiplier
             outcome = apply_event(config, state, event)
-            # points = floor(amount) (multiplier 1, monthly bonus pays growth only)
-            assert outcome.points == floor_int(Decimal(op.amount))
+            # points = floor(floor(amount) x the multiplier of the tier before the order)
+            # (the monthly bonus pays growth only)
+            assert outcome.points == floor_int(floor_int(Decimal(op.amount)) * multiplier)
             assert (outcome.lot is None) == (outcome.points == 0)
             earned += outcome.points
             state = outcome.state
