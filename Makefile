@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: run test deps lint format typecheck unit integration infra synth openapi invoke bench clean
+.PHONY: run test deps lint format typecheck unit integration infra synth openapi invoke job bench clean
 
 deps: $(VENV)/.installed node_modules/.installed $(LAYER)/.installed
 
@@ -75,6 +75,12 @@ openapi: deps
 ## Invoke one function locally with a sample event: make invoke FN=earn EVENT=events/earn_order_completed.json
 invoke: deps
 	$(PY) -m local.invoke $(FN) $(EVENT)
+
+## Run a scheduled job as EventBridge Scheduler would at TIME: make job JOB=tier TIME=2027-03-05T00:10:00+08:00
+JOB ?= tier
+PROGRAM ?= default
+job: deps
+	$(PY) -m local.job $(JOB) --time $(TIME) --program $(PROGRAM)
 
 ## DynamoDB requests per operation, against a throwaway DynamoDB Local.
 bench: deps

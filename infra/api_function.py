@@ -25,12 +25,15 @@ class ApiFunction(Construct):
         settings: StageSettings,
         table: dynamodb.ITable,
         layer: lambda_.ILayerVersion,
+        environment: dict[str, str] | None = None,
+        extra_policies: dict[str, iam.PolicyDocument] | None = None,
+        function_name: str | None = None,
     ) -> None:
         super().__init__(scope, spec.construct_id)
         self.log_group = logs.LogGroup(
             self, "Logs", retention=settings.log_retention, removal_policy=settings.removal_policy
         )
-        self.role = self._role(spec, table)
+        self.role = self._role(spec, table, extra_policies or {})
         self.function = lambda_.Function(
             self,
             "Function",
@@ -40,7 +43,8 @@ class ApiFunction(Construct):
             code=function_code(spec.name),
             layers=[layer],
             memory_size=constants.LAMBDA_MEMORY_MB,
-            timeout=Duration.seconds(constants.API_TIMEOUT_SECONDS),
+            timeout=Duration.seconds(spec.timeout_seconds),
+            function_name=function_name,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             role=self.role,
@@ -53,22 +57,26 @@ class ApiFunction(Construct):
                 # Lambda active tracing records each invocation without the X-Ray SDK; skipping
                 # Powertools' Tracer saves about 150 ms of cold-start import time.
                 "POWERTOOLS_TRACE_DISABLED": "true",
+                **(environment or {}),
             },
         )
         self._acknowledge_findings()
 
-    def _role(self, spec: FunctionSpec, table: dynamodb.ITable) -> iam.Role:
-        # Table-level ARN only: no function queries an index yet, so none gets index access.
+    def _role(
+        self, spec: FunctionSpec, table: dynamodb.ITable, extra_policies: dict[str, iam.PolicyDocument]
+    ) -> iam.Role:
+        # The table's ARN, plus the ARN of each index the function queries (jobs only).
         # Logs go to this function's own log group; no AWSLambdaBasicExecutionRole.
+        statements = [iam.PolicyStatement(actions=list(spec.table_actions), resources=[table.table_arn])]
+        for index, action in spec.index_actions:
+            statements.append(iam.PolicyStatement(actions=[action], resources=[f"{table.table_arn}/index/{index}"]))
         return iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"{spec.name} function: {', '.join(spec.table_actions)} on the ledger table",
             inline_policies={
-                "LedgerTable": iam.PolicyDocument(
-                    statements=[iam.PolicyStatement(actions=list(spec.table_actions), resources=[table.table_arn])]
-                ),
+                "LedgerTable": iam.PolicyDocument(statements=statements),
                 "Logs": iam.PolicyDocument(
                     statements=[
                         iam.PolicyStatement(
@@ -77,6 +85,7 @@ class ApiFunction(Construct):
                         )
                     ]
                 ),
+                **extra_policies,
             },
         )
 

@@ -28,6 +28,11 @@ EXPIRY_DUE_INDEX = "expiry_due"
 
 LAMBDA_MEMORY_MB = 512
 API_TIMEOUT_SECONDS = 10
+JOB_TIMEOUT_SECONDS = 900  # Lambda's limit; a run stops JOB_STOP_MARGIN_MS before it and continues itself
+JOB_STOP_MARGIN_MS = 60_000
+EVENT_BUS_ID = "EventBus"
+JOBS_ID = "Jobs"
+PROGRAMS_DIR = REPO_ROOT / "config" / "programs"
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,9 @@ class FunctionSpec:
 
     name: str
     table_actions: tuple[str, ...]
+    index_actions: tuple[tuple[str, str], ...] = ()
+    """(index name, action) pairs granted on that index's ARN only."""
+    timeout_seconds: int = API_TIMEOUT_SECONDS
 
     @property
     def construct_id(self) -> str:
@@ -65,6 +73,47 @@ API_FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "program_admin",
         ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"),
+    ),
+)
+
+
+# A due-date job reads members and outbox events, writes ledger + member + outbox in one
+# transaction, deletes published outbox events and queries its own due-date index.
+_JOB_TABLE_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:Query",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A scheduled job: its function and when it runs (local time of each program's zone)."""
+
+    function: FunctionSpec
+    job: str
+    hour: int
+    minute: int
+    description: str
+
+
+JOBS: tuple[JobSpec, ...] = (
+    JobSpec(
+        FunctionSpec(
+            "tier_job",
+            _JOB_TABLE_ACTIONS,
+            index_actions=((TIER_DUE_INDEX, "dynamodb:Query"),),
+            timeout_seconds=JOB_TIMEOUT_SECONDS,
+        ),
+        job="tier",
+        hour=0,
+        minute=10,
+        description="Tier anniversaries: deductions, renewals, downgrades; publishes tier.changed",
     ),
 )
 

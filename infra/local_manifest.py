@@ -1,4 +1,4 @@
-"""Tables, functions and routes of a stage, read from its synthesized CloudFormation template.
+"""Tables, buses, functions, routes and schedules of a stage, read from its synthesized CloudFormation template.
 
 The local gateway and the local tables are built from this, so local and deployed
 cannot drift. Run ``python -m infra.local_manifest [stage]`` to print it as JSON.
@@ -29,14 +29,17 @@ def synth_manifest(stage: str = DEFAULT_STAGE) -> dict[str, Any]:
 def manifest_from_template(stack: str, template: Template) -> dict[str, Any]:
     """The manifest of one synthesized template: tables, functions by logical id, routes."""
     tables = _resources(template, "AWS::DynamoDB::Table")
+    buses = _resources(template, "AWS::Events::EventBus")
     return {
         "stack": stack,
         "tables": [_table(logical_id, props) for logical_id, props in tables.items()],
+        "buses": {logical_id: props["Name"] for logical_id, props in buses.items()},
         "functions": {
-            logical_id: _function(props, table_ids=set(tables))
+            logical_id: _function(props, table_ids=set(tables), bus_ids=set(buses))
             for logical_id, props in _resources(template, "AWS::Lambda::Function").items()
         },
         "routes": _routes(template),
+        "schedules": _schedules(template),
     }
 
 
@@ -60,23 +63,25 @@ def _table(logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _function(props: dict[str, Any], table_ids: set[str]) -> dict[str, Any]:
+def _function(props: dict[str, Any], table_ids: set[str], bus_ids: set[str]) -> dict[str, Any]:
     handler: str = props["Handler"]
     variables = props.get("Environment", {}).get("Variables", {})
     return {
         "name": handler.split(".")[1],  # functions.<name>.handler.handler
         "handler": handler,
-        "environment": {key: _env_value(key, value, table_ids) for key, value in variables.items()},
+        "environment": {key: _env_value(key, value, table_ids, bus_ids) for key, value in variables.items()},
         "timeout": props["Timeout"],
         "memory": props["MemorySize"],
     }
 
 
-def _env_value(key: str, value: Any, table_ids: set[str]) -> str | dict[str, str]:
+def _env_value(key: str, value: Any, table_ids: set[str], bus_ids: set[str]) -> str | dict[str, str]:
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and value.get("Ref") in table_ids:
         return {"table": value["Ref"]}
+    if isinstance(value, dict) and value.get("Ref") in bus_ids:
+        return {"bus": value["Ref"]}
     # Anything else cannot be resolved locally; fail loudly rather than run with a wrong value.
     raise ValueError(f"environment variable {key}: unsupported value {value!r}")
 
@@ -91,6 +96,23 @@ def _routes(template: Template) -> list[dict[str, str]]:
         function_id = integrations[integration_id]["IntegrationUri"]["Fn::GetAtt"][0]
         routes.append({"method": method, "path": path, "function": function_id})
     return routes
+
+
+def _schedules(template: Template) -> list[dict[str, Any]]:
+    """Each schedule: its cron, time zone, target function (logical id) and input template."""
+    schedules = []
+    for logical_id, props in _resources(template, "AWS::Scheduler::Schedule").items():
+        target = props["Target"]
+        schedules.append(
+            {
+                "logical_id": logical_id,
+                "expression": props["ScheduleExpression"],
+                "time_zone": props.get("ScheduleExpressionTimezone", "UTC"),
+                "function": target["Arn"]["Fn::GetAtt"][0],
+                "input": json.loads(target["Input"]),
+            }
+        )
+    return schedules
 
 
 def main(argv: list[str]) -> None:

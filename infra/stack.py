@@ -1,4 +1,4 @@
-"""The stack of one stage: table, dependency layer, functions, HTTP API, monitoring."""
+"""The stack of one stage: table, dependency layer, functions, HTTP API, event bus, jobs, monitoring."""
 
 from aws_cdk import CfnOutput, Stack, Tags
 from aws_cdk import aws_lambda as lambda_
@@ -8,6 +8,7 @@ from infra import constants
 from infra.api_function import ApiFunction
 from infra.assets import layer_code
 from infra.http_api import LoyaltyHttpApi
+from infra.jobs import Jobs, bus
 from infra.ledger_table import LedgerTable
 from infra.monitoring import Monitoring
 
@@ -35,7 +36,10 @@ class LoyaltyStack(Stack):
             for spec in constants.API_FUNCTIONS
         }
         http_api = LoyaltyHttpApi(self, constants.API_ID, functions=functions, settings=settings)
-        Monitoring(self, constants.MONITORING_ID, api=http_api.api, functions=functions)
+        event_bus = bus(self, stage)
+        jobs = Jobs(self, constants.JOBS_ID, stage=stage, settings=settings, table=table, layer=layer, bus=event_bus)
+        Monitoring(self, constants.MONITORING_ID, api=http_api.api, functions={**functions, **jobs.functions})
 
         CfnOutput(self, "ApiUrl", value=http_api.stage.url)
         CfnOutput(self, "TableName", value=table.table_name)
+        CfnOutput(self, "EventBusName", value=event_bus.event_bus_name)

@@ -31,11 +31,21 @@ def function_environment(manifest: dict[str, Any], function_id: str) -> dict[str
     names = local_table_names(manifest)
     env: dict[str, str] = {}
     for key, value in manifest["functions"][function_id]["environment"].items():
-        env[key] = names[value["table"]] if isinstance(value, dict) else str(value)
+        if isinstance(value, dict) and "table" in value:
+            env[key] = names[value["table"]]
+        elif isinstance(value, dict) and "bus" in value:
+            env[key] = manifest["buses"][value["bus"]]
+        else:
+            env[key] = str(value)
     return env
 
 
-def prepare(manifest: dict[str, Any], endpoint: str, program_files: list[Path] | None = None) -> dict[str, Handler]:
+LOCAL_EVENTS_FILE = ROOT / ".local" / "events.jsonl"
+
+
+def prepare(
+    manifest: dict[str, Any], endpoint: str, program_files: list[Path] | None = None, events_echo: bool = False
+) -> dict[str, Handler]:
     """Create the tables at ``endpoint``, load the programs, and import every function's handler.
 
     All functions share one process locally, so their environments are merged; the CDK app
@@ -51,6 +61,10 @@ def prepare(manifest: dict[str, Any], endpoint: str, program_files: list[Path] |
     for function_id in manifest["functions"]:
         os.environ.update(function_environment(manifest, function_id))
     os.environ["DYNAMODB_ENDPOINT"] = endpoint
+    # Events the jobs publish go to a JSON-lines file (the bus, locally); tests point it elsewhere.
+    os.environ.setdefault("LOCAL_EVENTS_FILE", str(LOCAL_EVENTS_FILE))
+    if events_echo:
+        os.environ["LOCAL_EVENTS_ECHO"] = "1"
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF lines would drown the local log
 
     from shared import models

@@ -19,8 +19,8 @@ from local import dynamodb
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("function", help="earn, redeem, member_reads or program_admin")
-    parser.add_argument("event", type=Path, help="an API Gateway v2 event JSON file (see events/)")
+    parser.add_argument("function", help="earn, redeem, member_reads, program_admin or tier_job")
+    parser.add_argument("event", type=Path, help="an API Gateway v2 or scheduled event JSON file (see events/)")
     parser.add_argument("--dynamodb-port", type=int, default=8000)
     args = parser.parse_args(argv)
 
@@ -37,9 +37,18 @@ def main(argv: list[str] | None = None) -> int:
         running = probe.connect_ex(("127.0.0.1", args.dynamodb_port)) == 0
     process = None if running else dynamodb.start(port := dynamodb.free_port())
     endpoint = f"http://127.0.0.1:{args.dynamodb_port if running else port}"
+    spec = manifest["functions"][by_name[args.function]]
+    result: object
     try:
-        handlers = prepare(manifest, endpoint)
-        result = handlers[by_name[args.function]](event, LambdaContext(args.function))
+        handlers = prepare(manifest, endpoint, events_echo=True)
+        handler = handlers[by_name[args.function]]
+        context = lambda: LambdaContext(args.function, timeout_s=int(spec["timeout"]))  # noqa: E731
+        if args.function.endswith("_job"):
+            from local.job import run_job
+
+            result = run_job(handler, event, context)  # continuations run in-process
+        else:
+            result = handler(event, context())
     finally:
         if process is not None:
             dynamodb.stop(process)

@@ -32,7 +32,9 @@ def build_document() -> dict[str, Any]:
         on_conflict="error",
     )
     for name in function_modules():
-        app = importlib.import_module(name).app
+        app = getattr(importlib.import_module(name), "app", None)
+        if app is None:
+            continue  # a scheduled job, not an API function
         merged.add_schema(json.loads(app.get_openapi_json_schema()))
     document: dict[str, Any] = json.loads(merged.get_openapi_json_schema())
     return document

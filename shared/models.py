@@ -7,6 +7,8 @@
 | member snapshot  | PROGRAM#{program}#MEMBER#{member}    | PROFILE            |
 | ledger entry     | PROGRAM#{program}#MEMBER#{member}    | LEDGER#{seq:012}   |
 | request record   | PROGRAM#{program}#REQUEST#{kind}#{k} | REQUEST            |
+| outbox event     | PROGRAM#{program}#OUTBOX#{shard:02}  | {event id}         |
+| job state        | PROGRAM#{program}                    | JOB#{job}          |
 
 Ids never contain ``#`` (the API refuses them), so keys cannot collide. Request records sit
 in their own partitions: a client key is unique per program, whichever member it names.
@@ -18,6 +20,7 @@ import os
 from typing import Any
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -45,6 +48,14 @@ def request_pk(program_id: str, kind: str, key: str) -> str:
     return f"PROGRAM#{program_id}#REQUEST#{kind}#{key}"
 
 
+def outbox_pk(program_id: str, shard: int) -> str:
+    return f"PROGRAM#{program_id}#OUTBOX#{shard:02d}"
+
+
+def job_sk(job: str) -> str:
+    return f"JOB#{job}"
+
+
 def ledger_sk(seq: int) -> str:
     return f"{LEDGER_PREFIX}{seq:012d}"
 
@@ -69,7 +80,7 @@ class _Meta:
 
 def configure(table_name: str, host: str | None = None, region: str | None = None) -> None:
     """Point every model at ``table_name`` (tests and the local runner; Lambda uses the environment)."""
-    for model in (ProgramItem, MemberItem, LedgerItem, RequestItem):
+    for model in (ProgramItem, MemberItem, LedgerItem, RequestItem, OutboxItem, JobStateItem):
         model.Meta.table_name = table_name
         model.Meta.host = host
         if region:
@@ -146,6 +157,9 @@ class MemberItem(_Base):
     tier = UnicodeAttribute()
     tier_since = UnicodeAttribute(null=True)
     tier_valid_until = UnicodeAttribute(null=True)
+    tier_period_start = UnicodeAttribute(null=True)
+    tier_period_active = BooleanAttribute(null=True)
+    last_qualifying_at = UnicodeAttribute(null=True)
     login_days = MapAttribute[str, Any](default=dict)  # program-local day -> logins counted
     months = MapAttribute[str, Any](default=dict)  # program-local month -> {orders, bonus}
     attributes = MapAttribute[str, Any](default=dict)
@@ -204,3 +218,28 @@ class RequestItem(_Base):
     response = UnicodeAttribute()  # JSON text of the first response body
     created_at = UnicodeAttribute()
     attempt_id = UnicodeAttribute(null=True)  # which invocation wrote it (see store.commit_write)
+
+
+class OutboxItem(_Base):
+    """An event to publish on the bus, written in the same transaction as the change it reports.
+
+    Jobs drain the outbox after each page (and first thing on every run), so a run killed
+    between its write and its publish publishes on the next run instead of never.
+    """
+
+    class Meta(_Meta):
+        pass
+
+    detail_type = UnicodeAttribute()
+    detail = UnicodeAttribute()  # JSON text
+    created_at = UnicodeAttribute()
+
+
+class JobStateItem(_Base):
+    """How far a scheduled job got: every due month up to ``completed_through`` is done."""
+
+    class Meta(_Meta):
+        pass
+
+    completed_through = UnicodeAttribute()  # YYYY-MM (UTC month of the due-date index)
+    updated_at = UnicodeAttribute()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, PutError, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from shared import clock
@@ -27,14 +27,18 @@ from shared.models import (
     LEDGER_PREFIX,
     PROFILE,
     REQUEST,
+    JobStateItem,
     LedgerItem,
     LotAttribute,
     MemberItem,
+    OutboxItem,
     ProgramItem,
     RequestItem,
     config_version_sk,
+    job_sk,
     ledger_sk,
     member_pk,
+    outbox_pk,
     program_pk,
     request_pk,
 )
@@ -145,6 +149,9 @@ def member_from_item(item: MemberItem, program_id: str) -> MemberState:
         tier=item.tier,
         tier_since=_utc_or_none(item.tier_since),
         tier_valid_until=_utc_or_none(item.tier_valid_until),
+        tier_period_start=_utc_or_none(item.tier_period_start),
+        tier_period_active=bool(item.tier_period_active),
+        last_qualifying_at=_utc_or_none(item.last_qualifying_at),
         login_days={day: int(count) for day, count in _raw_map(item.login_days).items()},
         months=months,
         attributes={k: str(v) for k, v in _raw_map(item.attributes).items()},
@@ -154,11 +161,26 @@ def member_from_item(item: MemberItem, program_id: str) -> MemberState:
     )
 
 
+def shard_of(member_id: str) -> int:
+    return zlib.crc32(member_id.encode()) % DUE_SHARDS
+
+
+def due_month(moment: datetime) -> str:
+    """``YYYY-MM`` of ``moment`` in UTC: the due-date index is partitioned by month and shard."""
+    return clock.to_utc(moment).strftime("%Y-%m")
+
+
+def due_partition(program_id: str, month: str, shard: int) -> str:
+    """The due-date index partition of one UTC month and shard. Monthly, not daily, so a job
+    that must look back (first run, missed runs) queries 16 partitions a month, not 480;
+    range keys sort by due time, so a job still reads only what is due by its now."""
+    return f"{program_id}#{month}#{shard:02d}"
+
+
 def _due_keys(program_id: str, member_id: str, due: datetime | None) -> tuple[str | None, str | None]:
     if due is None:
         return None, None
-    shard = zlib.crc32(member_id.encode()) % DUE_SHARDS
-    return f"{program_id}#{due.date().isoformat()}#{shard:02d}", f"{clock.format_utc(due)}#{member_id}"
+    return due_partition(program_id, due_month(due), shard_of(member_id)), f"{clock.format_utc(due)}#{member_id}"
 
 
 def member_to_item(state: MemberState, config_version: int, at: datetime) -> MemberItem:
@@ -176,6 +198,9 @@ def member_to_item(state: MemberState, config_version: int, at: datetime) -> Mem
         tier=state.tier,
         tier_since=_text_or_none(state.tier_since),
         tier_valid_until=_text_or_none(state.tier_valid_until),
+        tier_period_start=_text_or_none(state.tier_period_start),
+        tier_period_active=state.tier_period_active,
+        last_qualifying_at=_text_or_none(state.last_qualifying_at),
         login_days=dict(state.login_days),
         months={m: {"orders": a.orders, "bonus": a.bonus_awarded} for m, a in state.months.items()},
         attributes=dict(state.attributes),
@@ -442,3 +467,164 @@ def _translate(exc: Exception) -> Exception:
     if code in THROTTLING_CODES:
         return Busy("the table is throttling requests; retry with the same key")
     return exc
+
+
+# --- scheduled jobs -------------------------------------------------------------------
+
+DUE_INDEXES = {
+    "tier": ("tier_due", "tier_due_pk", "tier_due_sk"),
+    "expiry": ("expiry_due", "expiry_due_pk", "expiry_due_sk"),
+}
+
+
+@dataclass(frozen=True)
+class DuePage:
+    member_ids: list[str]
+    next_key: dict[str, Any] | None
+    """Where the next page starts; ``None`` when the partition has no more due members."""
+
+
+def due_members(
+    kind: str, program_id: str, month: str, shard: int, upto: datetime, start: dict[str, Any] | None, limit: int
+) -> DuePage:
+    """Members of one due-date index partition due at or before ``upto``: one Query, keys only."""
+    index, hash_name, range_name = DUE_INDEXES[kind]
+    request: dict[str, Any] = {
+        "TableName": MemberItem.Meta.table_name,
+        "IndexName": index,
+        "KeyConditionExpression": "#h = :h AND #r <= :r",
+        "ExpressionAttributeNames": {"#h": hash_name, "#r": range_name},
+        "ExpressionAttributeValues": {
+            ":h": {"S": due_partition(program_id, month, shard)},
+            # Range keys are "<RFC 3339 due>#<member>"; "~" sorts after every member id character.
+            ":r": {"S": f"{clock.format_utc(upto)}~"},
+        },
+        "Limit": limit,
+    }
+    if start:
+        request["ExclusiveStartKey"] = start
+    try:
+        response = _client().query(**request)
+    except Exception as exc:
+        raise _translate(exc) from exc
+    ids = [item[range_name]["S"].split("#", 1)[1] for item in response.get("Items", [])]
+    return DuePage(ids, response.get("LastEvaluatedKey"))
+
+
+def load_members(program_id: str, member_ids: list[str]) -> dict[str, MemberState]:
+    """Member snapshots by id (strongly consistent BatchGetItem, 100 keys a request)."""
+    found: dict[str, MemberState] = {}
+    for start in range(0, len(member_ids), 100):
+        keys = [(member_pk(program_id, m), PROFILE) for m in member_ids[start : start + 100]]
+        for raw in _batch_get(keys).values():
+            state = member_from_item(MemberItem.from_raw_data(raw), program_id)
+            found[state.member_id] = state
+    return found
+
+
+def load_member(program_id: str, member_id: str) -> MemberState | None:
+    try:
+        item = MemberItem.get(member_pk(program_id, member_id), PROFILE, consistent_read=True)
+    except DoesNotExist:
+        return None
+    except PynamoDBException as exc:
+        raise _translate(exc) from exc
+    return member_from_item(item, program_id)
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    event_id: str
+    """Deterministic (program, member, ledger entry): consumers can drop a repeat by it."""
+    detail_type: str
+    detail: dict[str, Any]
+
+
+def commit_job_write(
+    state: MemberState,
+    expected_version: int,
+    entry: LedgerEntry,
+    events: list[OutboxEvent],
+    config_version: int,
+) -> None:
+    """A job's change to one member: ledger entry, member snapshot and outbox events, one transaction.
+
+    Conditioned on the member's version: a concurrent earn or spend makes it :class:`StaleWrite`
+    and the job re-reads the member, so nothing the other writer did is lost.
+    """
+    program_id, member_id = state.program_id, state.member_id
+    ledger = _entry_to_item(program_id, member_id, entry)
+    member = member_to_item(state, config_version, entry.recorded_at)
+    outbox = [
+        OutboxItem(
+            outbox_pk(program_id, shard_of(member_id)),
+            event.event_id,
+            detail_type=event.detail_type,
+            detail=json.dumps(event.detail, separators=(",", ":")),
+            created_at=clock.format_utc(entry.recorded_at),
+        )
+        for event in events
+    ]
+    try:
+        with TransactWrite(connection=MemberItem._get_connection().connection) as transaction:
+            transaction.save(ledger, condition=LedgerItem.pk.does_not_exist())
+            transaction.save(member, condition=MemberItem.version == expected_version)
+            for item in outbox:
+                transaction.save(item, condition=OutboxItem.pk.does_not_exist())
+    except TransactWriteError as exc:
+        reasons = exc.cancellation_reasons
+        if reasons and any(
+            r is not None and r.code in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons
+        ):
+            raise StaleWrite() from exc
+        raise _translate(exc) from exc
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    pk: str
+    event_id: str
+    detail_type: str
+    detail: dict[str, Any]
+
+
+def pending_events(program_id: str, shard: int, limit: int) -> list[PendingEvent]:
+    """Up to ``limit`` unpublished events of one outbox shard, oldest id first (one Query)."""
+    try:
+        items = OutboxItem.query(outbox_pk(program_id, shard), limit=limit, page_size=limit, consistent_read=True)
+        return [PendingEvent(item.pk, item.sk, item.detail_type, json.loads(item.detail)) for item in items]
+    except PynamoDBException as exc:
+        raise _translate(exc) from exc
+
+
+def delete_events(events: list[PendingEvent]) -> None:
+    """Forget published events (BatchWriteItem, 25 a request)."""
+    try:
+        with OutboxItem.batch_write() as batch:
+            for event in events:
+                batch.delete(OutboxItem(event.pk, event.event_id))
+    except PynamoDBException as exc:
+        raise _translate(exc) from exc
+
+
+def job_completed_through(program_id: str, job: str) -> str | None:
+    """The last due month (``YYYY-MM``) the job finished for the program, if any."""
+    try:
+        item = JobStateItem.get(program_pk(program_id), job_sk(job), consistent_read=True)
+    except DoesNotExist:
+        return None
+    except PynamoDBException as exc:
+        raise _translate(exc) from exc
+    return str(item.completed_through)
+
+
+def save_job_progress(program_id: str, job: str, completed_through: str, at: datetime) -> None:
+    """Record that every due month up to ``completed_through`` is done; never moves backwards."""
+    month = completed_through
+    item = JobStateItem(program_pk(program_id), job_sk(job), completed_through=month, updated_at=clock.format_utc(at))
+    try:
+        item.save(condition=JobStateItem.pk.does_not_exist() | (JobStateItem.completed_through < month))
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return  # another run got as far or further
+        raise _translate(exc) from exc

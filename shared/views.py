@@ -9,6 +9,7 @@ from shared import clock
 from shared.program import ProgramConfig
 from shared.rules import MemberState, PointsLot, available_points, upcoming_expiries
 from shared.store import LedgerEntry, ProgramVersion
+from shared.tiers import outlook
 
 
 def time_text(moment: datetime | None) -> str | None:
@@ -22,6 +23,7 @@ def lots_view(lots: tuple[PointsLot, ...] | list[PointsLot]) -> list[dict[str, A
 def snapshot(config: ProgramConfig, state: MemberState, now: datetime) -> dict[str, Any]:
     """The member as a client sees it at ``now``: tier, growth, points and every upcoming expiry."""
     tier = config.tier(state.tier or config.tiers[0].code)
+    ahead = outlook(config, state)
     return {
         "program_id": state.program_id,
         "member_id": state.member_id,
@@ -30,6 +32,28 @@ def snapshot(config: ProgramConfig, state: MemberState, now: datetime) -> dict[s
             "name": tier.name,
             "since": time_text(state.tier_since),
             "valid_until": time_text(state.tier_valid_until),
+            "points_multiplier": str(tier.points_multiplier),
+            "benefits": [benefit.model_dump(mode="json") for benefit in tier.benefits],
+            "next_evaluation_at": time_text(ahead.next_evaluation_at),
+            # What to earn before the next evaluation to keep this tier (its deduction included).
+            "to_keep": (
+                {
+                    "growth_needed": ahead.keep_growth_needed,
+                    "qualifying_activity_needed": ahead.keep_activity_needed,
+                    "anniversary_deduction": tier.anniversary_deduction,
+                }
+                if ahead.keep_growth_needed is not None
+                else None
+            ),
+            "next_tier": (
+                {
+                    "code": ahead.next_tier.code,
+                    "name": ahead.next_tier.name,
+                    "growth_needed": ahead.next_tier_growth_needed,
+                }
+                if ahead.next_tier is not None
+                else None
+            ),
         },
         "growth": state.growth,
         "points": {

@@ -63,8 +63,10 @@ def test_acknowledgments_are_the_known_few_each_with_a_reason(synth: Callable[[s
         assert len(reason) > 30, rule_id
         by_rule[rule_id] = by_rule.get(rule_id, 0) + 1
     expected = {
-        "AwsSolutions-IAM5[Resource::*]": 4,  # the X-Ray statement of each function's default policy
-        "AwsSolutions-L1": 4,  # python3.12, pinned with the layer
+        "AwsSolutions-IAM5[Resource::*]": 5,  # the X-Ray statement of each function's default policy
+        "AwsSolutions-L1": 5,  # python3.12, pinned with the layer
+        # the scheduler may invoke the tier job's versions and aliases (<job function arn>:*)
+        "AwsSolutions-IAM5[Resource::<JobsTierJobFunctionDC6297A6.Arn>:*]": 1,
         "AwsSolutions-APIG4": 6,  # each route, until the authorizers of issue 6
     }
     if stage == "dev":
@@ -73,8 +75,13 @@ def test_acknowledgments_are_the_known_few_each_with_a_reason(synth: Callable[[s
 
 
 def test_xray_acknowledgment_is_on_the_default_policy_only(dev: Synth) -> None:
-    paths = [path for (path, rule) in _acknowledgments(dev) if rule.startswith("AwsSolutions-IAM5")]
+    paths = [path for (path, rule) in _acknowledgments(dev) if rule == "AwsSolutions-IAM5[Resource::*]"]
     assert paths and all(path.endswith("/Role/DefaultPolicy") for path in paths)
+
+
+def test_scheduler_acknowledgment_is_on_the_scheduler_role_only(dev: Synth) -> None:
+    (path,) = [path for (path, rule) in _acknowledgments(dev) if rule.startswith("AwsSolutions-IAM5[Resource::<")]
+    assert path == "Loyalty-dev/Jobs/TierJobSchedulerRole"
 
 
 def test_route_acknowledgment_reason_names_issue_6(dev: Synth) -> None:

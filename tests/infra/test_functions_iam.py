@@ -23,7 +23,12 @@ TABLE_ACTIONS = {
     "redeem": WRITE,
     "member_reads": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"},
     "program_admin": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"},
+    # reads members and outbox, writes ledger + member + outbox, deletes published outbox events
+    "tier_job": WRITE | {"dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
 }
+INDEX_ACTIONS = {"tier_job": {("tier_due", "dynamodb:Query")}}
+"""Index-level grants: only the jobs query an index, each only its own."""
+JOBS = {"tier_job"}
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 
@@ -63,7 +68,7 @@ def test_runtime_architecture_memory_timeout_tracing(dev: Synth) -> None:
         assert fn["Runtime"] == "python3.12"
         assert fn["Architectures"] == ["arm64"]
         assert fn["MemorySize"] == 512
-        assert fn["Timeout"] == 10
+        assert fn["Timeout"] == (900 if name in JOBS else 10)
         assert fn["TracingConfig"] == {"Mode": "Active"}
 
 
@@ -77,9 +82,12 @@ def test_environment(dev: Synth, prod: Synth) -> None:
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
-    # Same environment for every function: the local runner merges them into one process.
-    for fn in _functions(dev).values():
-        assert fn["Environment"]["Variables"] == expected
+    (bus_id,) = dev.of_type("AWS::Events::EventBus")
+    job_extra = {"EVENT_BUS_NAME": {"Ref": bus_id}, "JOB_STOP_MARGIN_MS": "60000"}
+    # The same environment for every function (jobs add their bus and stop margin): the local
+    # runner merges them into one process, so no two functions may disagree on a value.
+    for name, fn in _functions(dev).items():
+        assert fn["Environment"]["Variables"] == (expected | job_extra if name in JOBS else expected)
     for fn in _functions(prod).values():
         assert fn["Environment"]["Variables"]["STAGE"] == "prod"
         assert fn["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == "INFO"
@@ -103,17 +111,37 @@ def test_each_function_logs_to_its_own_log_group_with_retention(dev: Synth) -> N
 
 def test_one_role_per_function(dev: Synth) -> None:
     roles = [fn["Role"]["Fn::GetAtt"][0] for fn in _functions(dev).values()]
-    assert len(set(roles)) == len(roles) == len(dev.of_type("AWS::IAM::Role"))
+    lambda_roles = [
+        role_id
+        for role_id, role in dev.of_type("AWS::IAM::Role").items()
+        if role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"]
+        == "lambda.amazonaws.com"
+    ]
+    assert len(set(roles)) == len(roles) == len(lambda_roles)
 
 
 @pytest.mark.parametrize("name", sorted(TABLE_ACTIONS))
 def test_table_actions_exactly_as_listed_on_the_table_arn_only(dev: Synth, name: str) -> None:
     role_id = _functions(dev)[name]["Role"]["Fn::GetAtt"][0]
     dynamodb = [s for s in _statements(dev, role_id) if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))]
-    assert {a for s in dynamodb for a in _as_list(s["Action"])} == TABLE_ACTIONS[name]
-    for statement in dynamodb:
-        assert statement["Effect"] == "Allow"
-        assert _as_list(statement["Resource"]) == [_table_arn(dev)]
+    on_table = [s for s in dynamodb if _as_list(s["Resource"]) == [_table_arn(dev)]]
+    assert {a for s in on_table for a in _as_list(s["Action"])} == TABLE_ACTIONS[name]
+    on_indexes = {
+        (_index_name(dev, r), a)
+        for s in dynamodb
+        if s not in on_table
+        for r in _as_list(s["Resource"])
+        for a in _as_list(s["Action"])
+    }
+    assert on_indexes == INDEX_ACTIONS.get(name, set())
+    assert all(s["Effect"] == "Allow" for s in dynamodb)
+
+
+def _index_name(synth: Synth, resource: Any) -> str:
+    """``<table arn>/index/<name>`` as CloudFormation writes it -> ``<name>`` (anything else fails)."""
+    parts = resource["Fn::Join"][1]
+    assert resource["Fn::Join"][0] == "" and parts[0] == _table_arn(synth) and parts[1].startswith("/index/")
+    return str(parts[1].removeprefix("/index/"))
 
 
 @pytest.mark.parametrize("name", sorted(TABLE_ACTIONS))
@@ -129,6 +157,15 @@ def test_role_grants_nothing_else(dev: Synth, name: str) -> None:
             assert resources == ["*"]  # X-Ray has no resource-level permissions
         elif actions <= {"logs:CreateLogStream", "logs:PutLogEvents"}:
             assert resources == [log_group_arn]
+        elif name in JOBS and actions == {"events:PutEvents"}:
+            (bus_id,) = dev.of_type("AWS::Events::EventBus")
+            assert resources == [{"Fn::GetAtt": [bus_id, "Arn"]}]
+        elif name in JOBS and actions == {"lambda:InvokeFunction"}:
+            # its own continuation: the function's fixed name, never a wildcard
+            (arn,) = resources
+            assert arn["Fn::Join"][1][-1] == f":function:{fn['FunctionName']}"
+        elif len(resources) == 1 and "Fn::Join" in resources[0]:
+            assert {(_index_name(dev, resources[0]), a) for a in actions} <= INDEX_ACTIONS.get(name, set())
         else:
             assert actions <= TABLE_ACTIONS[name], statement
 

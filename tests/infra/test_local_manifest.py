@@ -57,7 +57,7 @@ def test_functions_match_the_template(manifest: dict[str, Any], dev: Synth) -> N
     for logical_id, fn in manifest["functions"].items():
         props = functions[logical_id]["Properties"]
         assert fn["handler"] == props["Handler"] == f"functions.{fn['name']}.handler.handler"
-        assert (fn["timeout"], fn["memory"]) == (10, 512)
+        assert (fn["timeout"], fn["memory"]) == ((900 if fn["name"].endswith("_job") else 10), 512)
         assert fn["environment"]["TABLE_NAME"] == {"table": table_id}
         assert fn["environment"]["STAGE"] == "dev"
     assert {fn["name"] for fn in manifest["functions"].values()} == {
@@ -65,7 +65,23 @@ def test_functions_match_the_template(manifest: dict[str, Any], dev: Synth) -> N
         "redeem",
         "member_reads",
         "program_admin",
+        "tier_job",
     }
+
+
+def test_buses_and_schedules_match_the_template(manifest: dict[str, Any], dev: Synth) -> None:
+    (bus_id, bus) = next(iter(dev.of_type("AWS::Events::EventBus").items()))
+    assert manifest["buses"] == {bus_id: bus["Properties"]["Name"]} == {bus_id: "loyalty-dev"}
+    schedules = dev.of_type("AWS::Scheduler::Schedule")
+    assert len(manifest["schedules"]) == len(schedules) == 1
+    (schedule,) = manifest["schedules"]
+    props = schedules[schedule["logical_id"]]["Properties"]
+    assert schedule["expression"] == props["ScheduleExpression"]
+    assert schedule["time_zone"] == props["ScheduleExpressionTimezone"] == "Asia/Shanghai"
+    assert schedule["input"] == json.loads(props["Target"]["Input"])
+    job = manifest["functions"][schedule["function"]]
+    assert job["name"] == "tier_job"
+    assert job["environment"]["EVENT_BUS_NAME"] == {"bus": bus_id}
 
 
 def test_an_environment_value_local_cannot_resolve_is_an_error() -> None:

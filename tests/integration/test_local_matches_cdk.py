@@ -34,8 +34,24 @@ def _function_for(api: Api, route_key: str) -> str:
     return next(r.function_id for r in api.routes if r.method == method and r.path == path)
 
 
-def test_every_route_has_a_sample_event() -> None:
-    assert sorted(p.stem for p in EVENTS.glob("*.json")) == sorted(name for name, _ in SAMPLES)
+# Scheduled-event samples: the schedule's input from the template, with a scheduled time.
+JOB_SAMPLES = {"tier_job_scheduled": "tier"}
+
+
+def test_every_route_and_schedule_has_a_sample_event() -> None:
+    assert sorted(p.stem for p in EVENTS.glob("*.json")) == sorted([*(name for name, _ in SAMPLES), *JOB_SAMPLES])
+
+
+def test_job_samples_are_their_schedules_input_and_run(api: Api) -> None:
+    from local.job import SCHEDULED_TIME, run_job
+
+    for name, job in JOB_SAMPLES.items():
+        sample = json.loads((EVENTS / f"{name}.json").read_text())
+        (schedule,) = [s for s in api.manifest["schedules"] if s["input"]["detail"]["job"] == job]
+        assert schedule["input"]["time"] == SCHEDULED_TIME
+        assert {**sample, "time": SCHEDULED_TIME} == schedule["input"]
+        reports = run_job(api.handlers[schedule["function"]], sample, lambda: LambdaContext("job", timeout_s=900))
+        assert [r["status"] for r in reports] == ["done"]
 
 
 def test_sample_events_run_through_their_functions(api: Api) -> None:

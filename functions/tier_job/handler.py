@@ -1,0 +1,13 @@
+"""The tier evaluation job: anniversaries, deductions and downgrades of the members due by now.
+
+Run daily by an EventBridge schedule in the program's time zone; the event's ``time`` is now.
+"""
+
+from typing import Any
+
+from shared.job_handler import handle
+from shared.tier_job import JOB, plan_tier_evaluation
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle(JOB, plan_tier_evaluation, event, context)

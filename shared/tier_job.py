@@ -1,0 +1,76 @@
+"""The tier evaluation job's plan: one member's due anniversaries as one ledger entry + events."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from shared import clock
+from shared.jobs import JobWrite
+from shared.rules import MemberState
+from shared.store import LedgerEntry, OutboxEvent, ProgramVersion
+from shared.tiers import evaluate_tier
+
+JOB = "tier"
+TIER_CHANGED = "tier.changed"
+
+
+def plan_tier_evaluation(program: ProgramVersion, state: MemberState, now: datetime) -> JobWrite | None:
+    """``None`` when no anniversary of the member's tier is due at ``now``."""
+    evaluation = evaluate_tier(program.config, state, now)
+    if evaluation is None:
+        return None
+    seq = state.ledger_seq + 1
+    new_state = replace(evaluation.state, version=state.version + 1, ledger_seq=seq, updated_at=now)
+    first = evaluation.steps[0]
+    awards = tuple(
+        {
+            "rule": "anniversary",
+            "points": 0,
+            "growth": -step.deducted,
+            "reason": f"{clock.format_utc(step.at)}: {step.tier_before} -> {step.tier_after} ({step.reason})",
+        }
+        for step in evaluation.steps
+    )
+    entry = LedgerEntry(
+        seq=seq,
+        kind="tier_evaluation",
+        key_name="evaluation_id",
+        key=f"tier@{clock.format_utc(first.at)}",
+        event_type=None,
+        occurred_at=first.at,
+        recorded_at=now,
+        points=0,
+        growth=-evaluation.deducted,
+        balance_after=new_state.points_balance,
+        growth_after=new_state.growth,
+        tier_after=new_state.tier,
+        lots=(),
+        awards=awards,
+        config_version=program.version,
+        description=f"tier anniversary: {', '.join(step.reason for step in evaluation.steps)}",
+    )
+    events: list[OutboxEvent] = []
+    change = evaluation.change
+    if change is not None:
+        event_id = f"{TIER_CHANGED}:{program.program_id}:{state.member_id}:{seq}"
+        events.append(
+            OutboxEvent(
+                event_id,
+                TIER_CHANGED,
+                {
+                    "event_id": event_id,
+                    "program_id": program.program_id,
+                    "member_id": state.member_id,
+                    "old_tier": change.old,
+                    "new_tier": change.new,
+                    "reason": change.reason,
+                    "anniversary": clock.format_utc(evaluation.steps[-1].at),
+                    "growth_deducted": evaluation.deducted,
+                    "growth_after": new_state.growth,
+                    "valid_until": clock.format_utc(new_state.tier_valid_until) if new_state.tier_valid_until else None,
+                    "ledger_entry_id": seq,
+                },
+            )
+        )
+    return JobWrite(new_state, entry, events)

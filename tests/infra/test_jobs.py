@@ -1,0 +1,86 @@
+"""The scheduled jobs in the template: the bus, the schedules and the jobs' own permissions."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.infra.conftest import Synth
+
+pytestmark = pytest.mark.infra
+
+
+def _job_function(synth: Synth) -> tuple[str, dict[str, Any]]:
+    ((logical_id, fn),) = [
+        (k, v["Properties"])
+        for k, v in synth.of_type("AWS::Lambda::Function").items()
+        if v["Properties"]["Handler"] == "functions.tier_job.handler.handler"
+    ]
+    return logical_id, fn
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_one_bus_per_stage(synth: Any, stage: str) -> None:
+    (bus,) = synth(stage).of_type("AWS::Events::EventBus").values()
+    assert bus["Properties"]["Name"] == f"loyalty-{stage}"
+
+
+def test_tier_job_runs_daily_in_the_programs_time_zone(dev: Synth) -> None:
+    function_id, fn = _job_function(dev)
+    (schedule,) = dev.of_type("AWS::Scheduler::Schedule").values()
+    props = schedule["Properties"]
+    assert props["ScheduleExpression"] == "cron(10 0 * * ? *)"
+    assert props["ScheduleExpressionTimezone"] == "Asia/Shanghai"  # config/programs/default.json
+    assert props["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert props["State"] == "ENABLED"
+    target = props["Target"]
+    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert json.loads(target["Input"]) == {
+        "source": "loyalty.scheduler",
+        "detail-type": "Scheduled Event",
+        "time": "<aws.scheduler.scheduled-time>",
+        "detail": {"job": "tier", "program_id": "default"},
+    }
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 3
+    assert fn["Timeout"] == 900
+    assert fn["FunctionName"] == "loyalty-dev-tier-job"
+
+
+def test_scheduler_role_may_only_invoke_the_job(dev: Synth) -> None:
+    function_id, _fn = _job_function(dev)
+    (schedule,) = dev.of_type("AWS::Scheduler::Schedule").values()
+    role_id = schedule["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    role = dev.resources[role_id]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    statements = [
+        statement
+        for policy in dev.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert [s["Action"] for s in statements] == ["lambda:InvokeFunction"]
+    arn = {"Fn::GetAtt": [function_id, "Arn"]}
+    assert statements[0]["Resource"] == [arn, {"Fn::Join": ["", [arn, ":*"]]}]
+
+
+def test_job_publishes_only_to_its_bus_and_invokes_only_itself(dev: Synth) -> None:
+    _function_id, fn = _job_function(dev)
+    role = dev.resources[fn["Role"]["Fn::GetAtt"][0]]["Properties"]
+    policies = {p["PolicyName"]: p["PolicyDocument"]["Statement"] for p in role["Policies"]}
+    (bus_id,) = dev.of_type("AWS::Events::EventBus")
+    assert policies["Publish"] == [
+        {"Action": "events:PutEvents", "Effect": "Allow", "Resource": {"Fn::GetAtt": [bus_id, "Arn"]}}
+    ]
+    (invoke,) = policies["Continue"]
+    assert invoke["Action"] == "lambda:InvokeFunction"
+    assert invoke["Resource"]["Fn::Join"][1][-1] == ":function:loyalty-dev-tier-job"
+    # the due-date index it reads, and no other index
+    index_resources = [
+        s["Resource"]
+        for s in policies["LedgerTable"]
+        if isinstance(s["Resource"], dict) and "Fn::Join" in s["Resource"]
+    ]
+    assert [r["Fn::Join"][1][1] for r in index_resources] == ["/index/tier_due"]
