@@ -1,5 +1,7 @@
 """One Lambda function with its own log group and least-privilege role."""
 
+from collections.abc import Mapping
+
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -25,6 +27,7 @@ class ApiFunction(Construct):
         settings: StageSettings,
         table: dynamodb.ITable,
         layer: lambda_.ILayerVersion,
+        auth_environment: Mapping[str, str],
     ) -> None:
         super().__init__(scope, spec.construct_id)
         self.log_group = logs.LogGroup(
@@ -44,31 +47,52 @@ class ApiFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             role=self.role,
-            environment={
-                "TABLE_NAME": table.table_name,
-                "STAGE": stage,
-                "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
-                "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
-                "POWERTOOLS_LOG_LEVEL": settings.log_level,
-                # Lambda active tracing records each invocation without the X-Ray SDK; skipping
-                # Powertools' Tracer saves about 150 ms of cold-start import time.
-                "POWERTOOLS_TRACE_DISABLED": "true",
-            },
+            environment=self._environment(spec, stage, settings, table, auth_environment),
         )
         self._acknowledge_findings()
+
+    @staticmethod
+    def _environment(
+        spec: FunctionSpec,
+        stage: str,
+        settings: StageSettings,
+        table: dynamodb.ITable,
+        auth_environment: Mapping[str, str],
+    ) -> dict[str, str]:
+        environment = {
+            "STAGE": stage,
+            "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": settings.log_level,
+            # Lambda active tracing records each invocation without the X-Ray SDK; skipping
+            # Powertools' Tracer saves about 150 ms of cold-start import time.
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        if spec.table_actions:
+            environment["TABLE_NAME"] = table.table_name
+        if not spec.public:
+            # Where the tokens carry the member id and programs: names and client ids, no secret.
+            environment.update(auth_environment)
+        if spec.member_writes:
+            environment["MEMBER_WRITES_PER_MINUTE"] = str(settings.member_writes_per_minute)
+        return environment
 
     def _role(self, spec: FunctionSpec, table: dynamodb.ITable) -> iam.Role:
         # Table-level ARN only: no function queries an index yet, so none gets index access.
         # Logs go to this function's own log group; no AWSLambdaBasicExecutionRole.
+        policies = {}
+        if spec.table_actions:
+            policies["LedgerTable"] = iam.PolicyDocument(
+                statements=[iam.PolicyStatement(actions=list(spec.table_actions), resources=[table.table_arn])]
+            )
+        actions = ", ".join(spec.table_actions) or "nothing"
         return iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{spec.name} function: {', '.join(spec.table_actions)} on the ledger table",
+            description=f"{spec.name} function: {actions} on the ledger table",
             inline_policies={
-                "LedgerTable": iam.PolicyDocument(
-                    statements=[iam.PolicyStatement(actions=list(spec.table_actions), resources=[table.table_arn])]
-                ),
+                **policies,
                 "Logs": iam.PolicyDocument(
                     statements=[
                         iam.PolicyStatement(
