@@ -31,6 +31,9 @@ _ACCESS_LOG_FORMAT = json.dumps(
         "latency": "$context.responseLatency",
         "integrationLatency": "$context.integrationLatency",
         "integrationError": "$context.integrationErrorMessage",
+        # Why the JWT authorizer refused a request (expired, wrong audience, missing scope):
+        # the reason only, never the token or its claims.
+        "authorizerError": "$context.authorizer.error",
     }
 )
 

@@ -159,6 +159,8 @@ def test_access_logs_go_to_a_log_group_as_json(dev: Synth) -> None:
     assert dev.resources[log_group_id]["Type"] == "AWS::Logs::LogGroup"
     assert dev.resources[log_group_id]["Properties"]["RetentionInDays"] > 0
     assert json.loads(settings["Format"])["requestId"] == "$context.requestId"
+    # Why the authorizer refused a request, without the token
+    assert json.loads(settings["Format"])["authorizerError"] == "$context.authorizer.error"
 
 
 def test_one_http_api_with_payload_v2_only(dev: Synth) -> None:
