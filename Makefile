@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: run test deps lint format typecheck unit integration infra synth openapi invoke job bench clean
+.PHONY: run test deps lint format typecheck unit integration infra synth openapi invoke job token bench clean
 
 deps: $(VENV)/.installed node_modules/.installed $(LAYER)/.installed
 
@@ -36,8 +36,10 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 ## Run the engine locally: DynamoDB Local on 127.0.0.1:8000, HTTP API on 127.0.0.1:3000.
+## Auth is off unless AUTH=1: then the gateway checks bearer tokens (mint them with `make token`).
+AUTH ?=
 run: deps
-	$(PY) -m local.run
+	$(PY) -m local.run $(if $(filter 1 yes true on,$(AUTH)),--auth)
 
 ## Every test: lint, types, unit, integration (DynamoDB Local), infra (CDK synth + assertions).
 test: deps lint typecheck
@@ -78,9 +80,19 @@ invoke: deps
 
 ## Run a scheduled job as EventBridge Scheduler would at TIME: make job JOB=tier TIME=2027-03-05T00:10:00+08:00
 JOB ?= tier
-PROGRAM ?= default
 job: deps
-	$(PY) -m local.job $(JOB) --time $(TIME) --program $(PROGRAM)
+	$(PY) -m local.job $(JOB) --time $(TIME) --program $(or $(PROGRAM),default)
+
+## A test token for `make run AUTH=1`: make -s token MEMBER=alice | make -s token KIND=backend|admin
+## (PROGRAM=, SCOPE= and EXPIRED=1 too; more options: .venv/bin/python -m local.token --help)
+KIND ?=
+MEMBER ?=
+PROGRAM ?=
+SCOPE ?=
+EXPIRED ?=
+token: deps
+	@$(PY) -m local.token $(if $(KIND),--kind $(KIND)) $(if $(MEMBER),--member $(MEMBER)) \
+	  $(if $(PROGRAM),--program $(PROGRAM)) $(if $(SCOPE),--scope $(SCOPE)) $(if $(EXPIRED),--expired)
 
 ## DynamoDB requests per operation, against a throwaway DynamoDB Local.
 bench: deps

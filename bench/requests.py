@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     process = dynamodb.start(port)
     try:
         from infra.local_manifest import synth_manifest
+        from local.auth import AuthOff
         from local.engine import prepare
         from local.gateway import compile_routes, dispatch
         from shared.models import MemberItem
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         manifest = synth_manifest("dev")
         handlers = prepare(manifest, f"http://127.0.0.1:{port}")
         routes = compile_routes(manifest)
+        auth = AuthOff(manifest)  # as `make run`: requests act as a local operator
         client = MemberItem._get_connection().connection.client
         sent: Counter[str] = Counter()
 
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def call(method: str, path: str, body: dict[str, Any] | None = None) -> int:
             data = json.dumps(body).encode() if body is not None else b""
-            return dispatch(routes, handlers, method, path, {}, data)[0]
+            return dispatch(routes, handlers, method, path, {}, data, auth=auth)[0]
 
         member = f"bench-{uuid.uuid4().hex[:8]}"
         base = f"/v1/programs/default/members/{member}"

@@ -1,5 +1,7 @@
 """One Lambda function with its own log group and least-privilege role."""
 
+from collections.abc import Mapping
+
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -25,10 +27,13 @@ class ApiFunction(Construct):
         settings: StageSettings,
         table: dynamodb.ITable,
         layer: lambda_.ILayerVersion,
-        environment: dict[str, str] | None = None,
-        extra_policies: dict[str, iam.PolicyDocument] | None = None,
+        auth_environment: Mapping[str, str] | None = None,
+        environment: Mapping[str, str] | None = None,
+        extra_policies: Mapping[str, iam.PolicyDocument] | None = None,
         function_name: str | None = None,
     ) -> None:
+        """``auth_environment``: API functions only (scheduled jobs have no caller to authorize);
+        ``environment``/``extra_policies``: what a job adds (its bus, its continuation)."""
         super().__init__(scope, spec.construct_id)
         self.log_group = logs.LogGroup(
             self, "Logs", retention=settings.log_retention, removal_policy=settings.removal_policy
@@ -48,35 +53,55 @@ class ApiFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             role=self.role,
-            environment={
-                "TABLE_NAME": table.table_name,
-                "STAGE": stage,
-                "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
-                "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
-                "POWERTOOLS_LOG_LEVEL": settings.log_level,
-                # Lambda active tracing records each invocation without the X-Ray SDK; skipping
-                # Powertools' Tracer saves about 150 ms of cold-start import time.
-                "POWERTOOLS_TRACE_DISABLED": "true",
-                **(environment or {}),
-            },
+            environment={**self._environment(spec, stage, settings, table, auth_environment), **(environment or {})},
         )
         self._acknowledge_findings()
 
+    @staticmethod
+    def _environment(
+        spec: FunctionSpec,
+        stage: str,
+        settings: StageSettings,
+        table: dynamodb.ITable,
+        auth_environment: Mapping[str, str] | None,
+    ) -> dict[str, str]:
+        environment = {
+            "STAGE": stage,
+            "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": settings.log_level,
+            # Lambda active tracing records each invocation without the X-Ray SDK; skipping
+            # Powertools' Tracer saves about 150 ms of cold-start import time.
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        if spec.table_actions:
+            environment["TABLE_NAME"] = table.table_name
+        if not spec.public and auth_environment is not None:
+            # Where the tokens carry the member id and programs: names and client ids, no secret.
+            environment.update(auth_environment)
+        if spec.member_writes:
+            environment["MEMBER_WRITES_PER_MINUTE"] = str(settings.member_writes_per_minute)
+        return environment
+
     def _role(
-        self, spec: FunctionSpec, table: dynamodb.ITable, extra_policies: dict[str, iam.PolicyDocument]
+        self, spec: FunctionSpec, table: dynamodb.ITable, extra_policies: Mapping[str, iam.PolicyDocument]
     ) -> iam.Role:
         # The table's ARN, plus the ARN of each index the function queries (jobs only).
         # Logs go to this function's own log group; no AWSLambdaBasicExecutionRole.
-        statements = [iam.PolicyStatement(actions=list(spec.table_actions), resources=[table.table_arn])]
-        for index, action in spec.index_actions:
-            statements.append(iam.PolicyStatement(actions=[action], resources=[f"{table.table_arn}/index/{index}"]))
+        policies = dict(extra_policies)
+        if spec.table_actions:
+            statements = [iam.PolicyStatement(actions=list(spec.table_actions), resources=[table.table_arn])]
+            for index, action in spec.index_actions:
+                statements.append(iam.PolicyStatement(actions=[action], resources=[f"{table.table_arn}/index/{index}"]))
+            policies["LedgerTable"] = iam.PolicyDocument(statements=statements)
+        actions = ", ".join(spec.table_actions) or "nothing"
         return iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{spec.name} function: {', '.join(spec.table_actions)} on the ledger table",
+            description=f"{spec.name} function: {actions} on the ledger table",
             inline_policies={
-                "LedgerTable": iam.PolicyDocument(statements=statements),
+                **policies,
                 "Logs": iam.PolicyDocument(
                     statements=[
                         iam.PolicyStatement(
@@ -85,7 +110,6 @@ class ApiFunction(Construct):
                         )
                     ]
                 ),
-                **extra_policies,
             },
         )
 

@@ -19,19 +19,22 @@ def _cdk_json_context() -> dict[str, object]:
     return dict(cdk_json.get("context", {}))
 
 
-def build_app(stage: str, outdir: str | None = None, *, template_only: bool = False) -> cdk.App:
+def build_app(
+    stage: str, outdir: str | None = None, *, template_only: bool = False, context: dict[str, str] | None = None
+) -> cdk.App:
     """Build the app holding the ``Loyalty-<stage>`` stack, with the cdk-nag AwsSolutions checks.
 
     ``template_only=True`` is for callers that only read the template (the local manifest): it
     skips CDK's CloudFormation schema validation (~3 s per process) and the copying of assets
     (the ~50 MB layer) into the output directory. Asset hashes in the template are unchanged.
+    ``context`` adds context values, as ``cdk synth -c key=value`` does (e.g. ``jwt_issuer``).
     """
     if stage not in constants.STAGES:
         raise ValueError(f"unknown stage {stage!r}: expected one of {', '.join(constants.STAGES)}")
-    context = _cdk_json_context()
+    context_values: dict[str, object] = {**_cdk_json_context(), **(context or {})}
     if template_only:
-        context[_DISABLE_ASSET_STAGING] = True
-    app = cdk.App(outdir=outdir, context=context, builtin_cloud_formation_validation=not template_only)
+        context_values[_DISABLE_ASSET_STAGING] = True
+    app = cdk.App(outdir=outdir, context=context_values, builtin_cloud_formation_validation=not template_only)
     LoyaltyStack(app, stage=stage)
     # cdk-nag 3 is a policy validation plugin: synth fails on any unacknowledged error.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))

@@ -18,6 +18,7 @@ DEFAULT_STAGE = "dev"
 LEDGER_TABLE_ID = "LedgerTable"
 LAYER_ID = "DependenciesLayer"
 API_ID = "HttpApi"
+AUTH_ID = "Auth"
 MONITORING_ID = "Monitoring"
 
 PARTITION_KEY = "pk"
@@ -25,6 +26,8 @@ SORT_KEY = "sk"
 # Scheduled jobs find due members through these indexes instead of scanning the table.
 TIER_DUE_INDEX = "tier_due"
 EXPIRY_DUE_INDEX = "expiry_due"
+# Rate-limit items carry their expiry here (epoch seconds); see shared.store.take_rate_token.
+TTL_ATTRIBUTE = "ttl"
 
 LAMBDA_MEMORY_MB = 512
 API_TIMEOUT_SECONDS = 10
@@ -44,6 +47,10 @@ class FunctionSpec:
     index_actions: tuple[tuple[str, str], ...] = ()
     """(index name, action) pairs granted on that index's ARN only."""
     timeout_seconds: int = API_TIMEOUT_SECONDS
+    public: bool = False
+    """Serves only routes without an authorizer: gets no table, no auth settings."""
+    member_writes: bool = False
+    """Serves member-initiated writes: gets the per-member rate limit."""
 
     @property
     def construct_id(self) -> str:
@@ -68,12 +75,13 @@ _WRITE_ACTIONS = (
 
 API_FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("earn", _WRITE_ACTIONS),
-    FunctionSpec("redeem", _WRITE_ACTIONS),
+    FunctionSpec("redeem", _WRITE_ACTIONS, member_writes=True),
     FunctionSpec("member_reads", ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")),
     FunctionSpec(
         "program_admin",
         ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"),
     ),
+    FunctionSpec("health", (), public=True),
 )
 
 
@@ -126,6 +134,8 @@ class StageSettings:
     log_retention: logs.RetentionDays
     throttle_rate_limit: int  # steady-state requests per second for the whole API
     throttle_burst_limit: int
+    member_writes_per_minute: int  # per member, member-initiated writes (redemptions with a member token)
+    cognito_plus: bool  # Cognito Plus plan with threat protection enforced (billed per monthly active user)
     point_in_time_recovery: bool
     # prod keeps its data when the stack or a resource goes away; other stages clean up.
     retain_data: bool
@@ -142,6 +152,8 @@ STAGES: dict[str, StageSettings] = {
         log_retention=logs.RetentionDays.ONE_WEEK,
         throttle_rate_limit=20,
         throttle_burst_limit=40,
+        member_writes_per_minute=10,
+        cognito_plus=False,
         point_in_time_recovery=False,
         retain_data=False,
     ),
@@ -150,6 +162,8 @@ STAGES: dict[str, StageSettings] = {
         log_retention=logs.RetentionDays.ONE_MONTH,
         throttle_rate_limit=100,
         throttle_burst_limit=200,
+        member_writes_per_minute=10,
+        cognito_plus=False,
         point_in_time_recovery=True,
         retain_data=False,
     ),
@@ -158,6 +172,8 @@ STAGES: dict[str, StageSettings] = {
         log_retention=logs.RetentionDays.THREE_MONTHS,
         throttle_rate_limit=1000,
         throttle_burst_limit=2000,
+        member_writes_per_minute=10,
+        cognito_plus=True,
         point_in_time_recovery=True,
         retain_data=True,
     ),

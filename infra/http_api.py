@@ -1,4 +1,5 @@
-"""The HTTP API: routes from ``infra.routes``, throttling and access logs on the default stage."""
+"""The HTTP API: routes from ``infra.routes``, each behind the JWT authorizer with its scopes
+(``shared.auth.ROUTE_SCOPES``) except the health check; throttling and access logs on the stage."""
 
 import json
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from constructs import Construct
 from infra.constants import StageSettings
 from infra.nag import acknowledge
 from infra.routes import ROUTES
+from shared import auth
 
 # HTTP API context variables ($context.resourcePath and friends are REST-only).
 _ACCESS_LOG_FORMAT = json.dumps(
@@ -29,10 +31,16 @@ _ACCESS_LOG_FORMAT = json.dumps(
         "latency": "$context.responseLatency",
         "integrationLatency": "$context.integrationLatency",
         "integrationError": "$context.integrationErrorMessage",
+        # Why the JWT authorizer refused a request (expired, wrong audience, missing scope):
+        # the reason only, never the token or its claims.
+        "authorizerError": "$context.authorizer.error",
     }
 )
 
-_NO_AUTHORIZER_YET = "authorizers come with issue 6 (JWT for members, client credentials for back ends)"
+_PUBLIC_ROUTE = (
+    "the health check is deliberately open (load balancers and uptime probes carry no token); its "
+    "function returns a constant and has no table permission"
+)
 
 
 class LoyaltyHttpApi(Construct):
@@ -45,6 +53,7 @@ class LoyaltyHttpApi(Construct):
         *,
         functions: Mapping[str, lambda_.IFunction],
         settings: StageSettings,
+        authorizer: apigwv2.IHttpRouteAuthorizer,
     ) -> None:
         super().__init__(scope, construct_id)
         # The default stage is built below, to give it throttling and access logs.
@@ -57,13 +66,24 @@ class LoyaltyHttpApi(Construct):
             for name, fn in functions.items()
         }
         for route in ROUTES:
-            for http_route in self.api.add_routes(
+            if route.key in auth.PUBLIC_ROUTES:
+                (http_route,) = self.api.add_routes(
+                    path=route.path,
+                    methods=[apigwv2.HttpMethod(route.method)],
+                    integration=integration_of[route.function],
+                    authorizer=apigwv2.HttpNoneAuthorizer(),
+                )
+                # Per route, so a route added later without an authorizer still fails cdk-nag.
+                acknowledge(http_route, "AwsSolutions-APIG4", _PUBLIC_ROUTE)
+                continue
+            # KeyError here: a new route must first say who may call it (shared.auth.ROUTE_SCOPES).
+            self.api.add_routes(
                 path=route.path,
                 methods=[apigwv2.HttpMethod(route.method)],
                 integration=integration_of[route.function],
-            ):
-                # Per route, so a route added later without an authorizer still fails cdk-nag.
-                acknowledge(http_route, "AwsSolutions-APIG4", _NO_AUTHORIZER_YET)
+                authorizer=authorizer,
+                authorization_scopes=list(auth.ROUTE_SCOPES[route.key]),
+            )
 
     def _default_stage(self, settings: StageSettings) -> apigwv2.HttpStage:
         access_logs = logs.LogGroup(

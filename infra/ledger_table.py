@@ -29,6 +29,8 @@ class LedgerTable(Construct):
             ),
             deletion_protection=settings.retain_data,
             removal_policy=settings.removal_policy,
+            # Only the rate-limit items carry it: they expire after their window.
+            time_to_live_attribute=constants.TTL_ATTRIBUTE,
         )
         # Jobs only need the keys of due items; they read the items they act on.
         for index in (constants.TIER_DUE_INDEX, constants.EXPIRY_DUE_INDEX):

@@ -1,7 +1,11 @@
-"""Tables, buses, functions, routes and schedules of a stage, read from its synthesized CloudFormation template.
+"""Tables, buses, functions, routes, authorizer and schedules of a stage, read from its synthesized template.
 
 The local gateway and the local tables are built from this, so local and deployed
 cannot drift. Run ``python -m infra.local_manifest [stage]`` to print it as JSON.
+
+Locally, the id of a Cognito app client the stack creates is its logical id (the stack fixes
+them: ``BackendSystemsClient``...): a ``Ref`` to one resolves to that name, so the function
+settings and the authorizer's audience mean the same clients locally as in AWS.
 """
 
 import json
@@ -29,17 +33,29 @@ def synth_manifest(stage: str = DEFAULT_STAGE) -> dict[str, Any]:
 def manifest_from_template(stack: str, template: Template) -> dict[str, Any]:
     """The manifest of one synthesized template: tables, functions by logical id, routes."""
     tables = _resources(template, "AWS::DynamoDB::Table")
+    clients = _resources(template, "AWS::Cognito::UserPoolClient")
     buses = _resources(template, "AWS::Events::EventBus")
     return {
         "stack": stack,
         "tables": [_table(logical_id, props) for logical_id, props in tables.items()],
         "buses": {logical_id: props["Name"] for logical_id, props in buses.items()},
         "functions": {
-            logical_id: _function(props, table_ids=set(tables), bus_ids=set(buses))
+            logical_id: _function(props, table_ids=set(tables), client_ids=set(clients), bus_ids=set(buses))
             for logical_id, props in _resources(template, "AWS::Lambda::Function").items()
         },
         "routes": _routes(template),
         "schedules": _schedules(template),
+        "authorizers": {
+            logical_id: _authorizer(props, client_ids=set(clients))
+            for logical_id, props in _resources(template, "AWS::ApiGatewayV2::Authorizer").items()
+        },
+        "clients": {
+            logical_id: {
+                "scopes": props.get("AllowedOAuthScopes", []),
+                "flows": props.get("AllowedOAuthFlows", []),
+            }
+            for logical_id, props in clients.items()
+        },
     }
 
 
@@ -60,33 +76,64 @@ def _table(logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
             {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
             for index in props.get("GlobalSecondaryIndexes", [])
         ],
+        "time_to_live_attribute": (
+            props["TimeToLiveSpecification"]["AttributeName"]
+            if props.get("TimeToLiveSpecification", {}).get("Enabled")
+            else None
+        ),
     }
 
 
-def _function(props: dict[str, Any], table_ids: set[str], bus_ids: set[str]) -> dict[str, Any]:
+def _function(props: dict[str, Any], table_ids: set[str], client_ids: set[str], bus_ids: set[str]) -> dict[str, Any]:
     handler: str = props["Handler"]
     variables = props.get("Environment", {}).get("Variables", {})
     return {
         "name": handler.split(".")[1],  # functions.<name>.handler.handler
         "handler": handler,
-        "environment": {key: _env_value(key, value, table_ids, bus_ids) for key, value in variables.items()},
+        "environment": {
+            key: _env_value(key, value, table_ids, client_ids, bus_ids) for key, value in variables.items()
+        },
         "timeout": props["Timeout"],
         "memory": props["MemorySize"],
     }
 
 
-def _env_value(key: str, value: Any, table_ids: set[str], bus_ids: set[str]) -> str | dict[str, str]:
+def _local_text(key: str, value: Any, client_ids: set[str]) -> str:
+    """A string, a Ref to one of the stack's app clients, or an ``Fn::Join`` of those, as a local string."""
     if isinstance(value, str):
         return value
+    if isinstance(value, dict) and value.get("Ref") in client_ids:
+        return str(value["Ref"])
+    if isinstance(value, dict) and "Fn::Join" in value:
+        delimiter, parts = value["Fn::Join"]
+        return str(delimiter).join(_local_text(key, part, client_ids) for part in parts)
+    # Anything else cannot be resolved locally; fail loudly rather than run with a wrong value.
+    raise ValueError(f"{key}: unsupported value {value!r}")
+
+
+def _env_value(
+    key: str, value: Any, table_ids: set[str], client_ids: set[str], bus_ids: set[str]
+) -> str | dict[str, str]:
     if isinstance(value, dict) and value.get("Ref") in table_ids:
         return {"table": value["Ref"]}
     if isinstance(value, dict) and value.get("Ref") in bus_ids:
         return {"bus": value["Ref"]}
-    # Anything else cannot be resolved locally; fail loudly rather than run with a wrong value.
-    raise ValueError(f"environment variable {key}: unsupported value {value!r}")
+    return _local_text(f"environment variable {key}", value, client_ids)
 
 
-def _routes(template: Template) -> list[dict[str, str]]:
+def _authorizer(props: dict[str, Any], client_ids: set[str]) -> dict[str, Any]:
+    jwt = props.get("JwtConfiguration", {})
+    issuer = jwt.get("Issuer")
+    return {
+        "type": props["AuthorizerType"],
+        "identity_source": props.get("IdentitySource", []),
+        "audience": [_local_text("authorizer audience", a, client_ids) for a in jwt.get("Audience", [])],
+        # A Cognito pool's issuer URL names its region and id: known only once deployed.
+        "issuer": issuer if isinstance(issuer, str) else None,
+    }
+
+
+def _routes(template: Template) -> list[dict[str, Any]]:
     integrations = _resources(template, "AWS::ApiGatewayV2::Integration")
     routes = []
     for props in _resources(template, "AWS::ApiGatewayV2::Route").values():
@@ -94,7 +141,16 @@ def _routes(template: Template) -> list[dict[str, str]]:
         # Target is {"Fn::Join": ["", ["integrations/", {"Ref": <integration>}]]}.
         integration_id = props["Target"]["Fn::Join"][1][1]["Ref"]
         function_id = integrations[integration_id]["IntegrationUri"]["Fn::GetAtt"][0]
-        routes.append({"method": method, "path": path, "function": function_id})
+        routes.append(
+            {
+                "method": method,
+                "path": path,
+                "function": function_id,
+                "authorization": props.get("AuthorizationType", "NONE"),
+                "authorizer": props["AuthorizerId"]["Ref"] if "AuthorizerId" in props else None,
+                "scopes": props.get("AuthorizationScopes", []),
+            }
+        )
     return routes
 
 

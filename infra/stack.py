@@ -7,6 +7,7 @@ from constructs import Construct
 from infra import constants
 from infra.api_function import ApiFunction
 from infra.assets import layer_code
+from infra.auth import LoyaltyAuth
 from infra.http_api import LoyaltyHttpApi
 from infra.jobs import Jobs, bus
 from infra.ledger_table import LedgerTable
@@ -31,11 +32,22 @@ class LoyaltyStack(Stack):
             compatible_architectures=[lambda_.Architecture.ARM_64],
             description="Runtime dependencies from pyproject.toml (Powertools, PynamoDB, pydantic)",
         )
+        auth = LoyaltyAuth(self, constants.AUTH_ID, stage=stage, settings=settings)
         functions = {
-            spec.name: ApiFunction(self, spec=spec, stage=stage, settings=settings, table=table, layer=layer).function
+            spec.name: ApiFunction(
+                self,
+                spec=spec,
+                stage=stage,
+                settings=settings,
+                table=table,
+                layer=layer,
+                auth_environment=auth.environment,
+            ).function
             for spec in constants.API_FUNCTIONS
         }
-        http_api = LoyaltyHttpApi(self, constants.API_ID, functions=functions, settings=settings)
+        http_api = LoyaltyHttpApi(
+            self, constants.API_ID, functions=functions, settings=settings, authorizer=auth.authorizer
+        )
         event_bus = bus(self, stage)
         jobs = Jobs(self, constants.JOBS_ID, stage=stage, settings=settings, table=table, layer=layer, bus=event_bus)
         Monitoring(self, constants.MONITORING_ID, api=http_api.api, functions={**functions, **jobs.functions})
@@ -43,3 +55,6 @@ class LoyaltyStack(Stack):
         CfnOutput(self, "ApiUrl", value=http_api.stage.url)
         CfnOutput(self, "TableName", value=table.table_name)
         CfnOutput(self, "EventBusName", value=event_bus.event_bus_name)
+        if auth.user_pool is not None:
+            # Ids only: client secrets stay in Cognito (describe-user-pool-client reads them).
+            CfnOutput(self, "UserPoolId", value=auth.user_pool.user_pool_id)

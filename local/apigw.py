@@ -19,8 +19,12 @@ def http_event(
     query: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
     time_epoch_ms: int | None = None,
+    authorizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An HTTP API v2 proxy event for ``method path`` matched by route ``route_path``."""
+    """An HTTP API v2 proxy event for ``method path`` matched by route ``route_path``.
+
+    ``authorizer`` is what a JWT authorizer passed on (``{"jwt": {"claims", "scopes"}}``).
+    """
     if isinstance(body, dict):
         body = json.dumps(body)
     is_binary = False
@@ -59,6 +63,8 @@ def http_event(
         },
         "isBase64Encoded": is_binary,
     }
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
     if path_parameters:
         event["pathParameters"] = path_parameters
     if query:

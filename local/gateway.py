@@ -1,7 +1,9 @@
 """A local HTTP gateway: the CDK app's routes, served on 127.0.0.1 by the real handlers.
 
 It turns each request into an API Gateway HTTP API (payload 2.0) event, calls the function the
-route integrates with, and writes back its proxy response, as API Gateway does.
+route integrates with, and writes back its proxy response, as API Gateway does. Routes with a
+JWT authorizer go through ``auth`` first (``local.auth``: auth off, or tokens checked with the
+route's scopes from the template).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local.apigw import http_event
+from local.auth import GatewayAuth, Refusal
 from local.engine import Handler, LambdaContext
 
 MAX_READ_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
@@ -30,6 +33,9 @@ class Route:
     function_id: str
     name: str
     pattern: re.Pattern[str]
+    authorization: str = "NONE"
+    """``JWT`` when the route has the authorizer, ``NONE`` for an open route."""
+    scopes: tuple[str, ...] = ()
 
 
 def compile_routes(manifest: dict[str, Any]) -> list[Route]:
@@ -38,13 +44,26 @@ def compile_routes(manifest: dict[str, Any]) -> list[Route]:
     for route in manifest["routes"]:
         regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(route["path"]))
         name = manifest["functions"][route["function"]]["name"]
-        routes.append(Route(route["method"], route["path"], route["function"], name, re.compile(f"^{regex}$")))
+        routes.append(
+            Route(
+                route["method"],
+                route["path"],
+                route["function"],
+                name,
+                re.compile(f"^{regex}$"),
+                route.get("authorization", "NONE"),
+                tuple(route.get("scopes", ())),
+            )
+        )
     return routes
 
 
 def _envelope(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
-    body = json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
-    return status, {"Content-Type": "application/json"}, body
+    body = json.dumps({"error": {"code": code, "message": message, "details": []}}, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json"}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return status, headers, body
 
 
 def dispatch(
@@ -55,10 +74,13 @@ def dispatch(
     headers: dict[str, str],
     body: bytes,
     time_epoch_ms: int | None = None,
+    auth: GatewayAuth | None = None,
 ) -> tuple[int, dict[str, str], bytes, str]:
     """Route one request; returns status, headers, body and the function name that served it.
 
-    ``time_epoch_ms`` is API Gateway's request time (the wall clock when absent).
+    ``time_epoch_ms`` is API Gateway's request time (the wall clock when absent). ``auth``
+    authorizes the routes with a JWT authorizer; without it their events carry no authorizer
+    (the functions then refuse them: they never trust a request without claims).
     """
     url = urlsplit(target)
     path_matched = False
@@ -69,6 +91,13 @@ def dispatch(
         path_matched = True
         if route.method != method:
             continue
+        now_ms = time_epoch_ms if time_epoch_ms is not None else int(time.time() * 1000)
+        authorizer = None
+        if route.authorization == "JWT" and auth is not None:
+            try:
+                authorizer = auth.authorize(route.scopes, headers, now_ms)
+            except Refusal as refusal:
+                return (*_envelope(refusal.status, refusal.code, refusal.message), route.name)
         event = http_event(
             method,
             route.path,
@@ -77,7 +106,8 @@ def dispatch(
             body if body else None,
             dict(parse_qsl(url.query, keep_blank_values=True)) or None,
             headers,
-            time_epoch_ms,
+            now_ms,
+            authorizer,
         )
         result = handlers[route.function_id](event, LambdaContext(route.name))
         payload = result.get("body") or ""
@@ -89,7 +119,12 @@ def dispatch(
 
 
 def make_server(
-    host: str, port: int, routes: list[Route], handlers: dict[str, Handler], log: Callable[[str], None] | None = None
+    host: str,
+    port: int,
+    routes: list[Route],
+    handlers: dict[str, Handler],
+    log: Callable[[str], None] | None = None,
+    auth: GatewayAuth | None = None,
 ) -> ThreadingHTTPServer:
     """A threaded HTTP server; handlers run one at a time (see ``local.engine.SerializedHandler``)."""
     write_log = log or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -108,7 +143,7 @@ def make_server(
                 data = self.rfile.read(length) if length else b""
                 request_headers = {k.lower(): v for k, v in self.headers.items()}
                 status, headers, body, function = dispatch(
-                    routes, handlers, self.command, self.path, request_headers, data
+                    routes, handlers, self.command, self.path, request_headers, data, auth=auth
                 )
             self.send_response(status)
             for key, value in headers.items():

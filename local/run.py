@@ -2,6 +2,10 @@
 
 Tables, routes and function settings come from the synthesized CDK app; the default program
 is loaded from config/programs/default.json. Ctrl-C stops everything this started.
+
+Auth is off by default (every request acts as a local operator); ``--auth`` (``make run
+AUTH=1``) makes the gateway check bearer tokens and the routes' scopes as API Gateway does.
+Mint tokens with ``make token`` (``python -m local.token``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dynamodb-port", type=int, default=8000, help="DynamoDB Local port (default 8000)")
     parser.add_argument("--stage", default="dev", help="CDK stage whose routes and tables to mirror")
     parser.add_argument("--persist", action="store_true", help="keep data in .local/dynamodb across restarts")
+    parser.add_argument(
+        "--auth", action="store_true", help="check bearer tokens (mint them with `make token`); off by default"
+    )
     args = parser.parse_args(argv)
 
     started = time.monotonic()
@@ -36,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     database = dynamodb.start(args.dynamodb_port, db_path=db_path)
     try:
         from infra.local_manifest import synth_manifest
+        from local.auth import AuthOff, GatewayAuth, LocalJwtAuthorizer
         from local.engine import prepare
         from local.gateway import compile_routes, make_server
 
@@ -43,10 +51,18 @@ def main(argv: list[str] | None = None) -> int:
         manifest = synth_manifest(args.stage)
         handlers = prepare(manifest, f"http://127.0.0.1:{args.dynamodb_port}")
         routes = compile_routes(manifest)
-        server = make_server("127.0.0.1", args.port, routes, handlers)
+        auth: GatewayAuth = LocalJwtAuthorizer.from_manifest(manifest) if args.auth else AuthOff(manifest)
+        server = make_server("127.0.0.1", args.port, routes, handlers, auth=auth)
         print(f"ready in {time.monotonic() - started:.1f} s; program 'default' loaded. Routes:", flush=True)
         for route in routes:
-            print(f"  {route.method:5} http://127.0.0.1:{args.port}{route.path}  -> {route.name}", flush=True)
+            scopes = " | ".join(route.scopes) if route.authorization == "JWT" else "open"
+            print(
+                f"  {route.method:5} http://127.0.0.1:{args.port}{route.path}  -> {route.name}  [{scopes}]", flush=True
+            )
+        if args.auth:
+            print("auth ON: send `Authorization: Bearer $(make -s token MEMBER=alice)` (see README)", flush=True)
+        else:
+            print("auth off: every request acts as a local operator; `make run AUTH=1` checks tokens", flush=True)
         print("Ctrl-C stops the gateway and DynamoDB Local.", flush=True)
         # Ctrl-C and SIGTERM both stop cleanly (a background start may have SIGINT ignored).
         signal.signal(signal.SIGINT, _interrupt)

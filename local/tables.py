@@ -29,3 +29,9 @@ def create_tables(client: Any, tables: list[dict[str, Any]], names: dict[str, st
             request["GlobalSecondaryIndexes"] = indexes
         client.create_table(**request)
         client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+        if table.get("time_to_live_attribute"):
+            # DynamoDB Local records the setting but never deletes expired items.
+            client.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": table["time_to_live_attribute"]},
+            )

@@ -88,3 +88,41 @@ class Busy(LoyaltyError):
 
     status = 503
     code = "BUSY"
+
+
+class Unauthenticated(LoyaltyError):
+    """No valid caller identity reached the function (in AWS, API Gateway refuses such requests first)."""
+
+    status = 401
+    code = "UNAUTHENTICATED"
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        """A short, fixed reason for the logs: never a token, a claim value or a member id."""
+
+
+class Forbidden(LoyaltyError):
+    """The caller is known but may not do this: wrong scope, program or member, or a disabled feature."""
+
+    status = 403
+    code = "FORBIDDEN"
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        """A short, fixed reason for the logs: never a token, a claim value or a member id."""
+
+
+class RateLimited(LoyaltyError):
+    """Too many writes of one member in the current window; ``retry_after`` seconds until the next."""
+
+    status = 429
+    code = "RATE_LIMITED"
+
+    def __init__(self, limit: int, window_seconds: int, retry_after: int) -> None:
+        super().__init__(
+            f"at most {limit} member-initiated writes per {window_seconds} s; retry in {retry_after} s",
+            [{"limit": limit, "window_seconds": window_seconds, "retry_after": retry_after}],
+        )
+        self.retry_after = retry_after

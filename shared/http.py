@@ -9,6 +9,7 @@ returned with it.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -22,9 +23,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared import clock
+from shared import auth, clock
 from shared.api import ID_PATTERN
-from shared.errors import LoyaltyError
+from shared.errors import Forbidden, LoyaltyError, RateLimited, Unauthenticated
 from shared.program import EVENT_TYPES
 
 MAX_BODY_BYTES = 64 * 1024
@@ -93,7 +94,12 @@ def make_resolver() -> APIGatewayHttpResolver:
     def _domain(exc: LoyaltyError) -> Response:
         if exc.status >= 500:
             logger.warning("request not applied", extra={"code": exc.code})
-        return error_body(exc.status, exc.code, exc.message, exc.details)
+        if isinstance(exc, Forbidden | Unauthenticated):
+            _log_refusal(exc, app.current_event.request_context.route_key)
+        response = error_body(exc.status, exc.code, exc.message, exc.details)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(NotFoundError)
     def _no_route(_exc: NotFoundError) -> Response:
@@ -117,6 +123,61 @@ def json_response(status: int, body: dict[str, Any]) -> Response[dict[str, Any]]
     return Response(status_code=status, content_type="application/json", body=body)
 
 
+def caller(app: APIGatewayHttpResolver) -> auth.Caller | None:
+    """Who is calling (set by :func:`lambda_handler` before routing); ``None`` on a public route."""
+    found: auth.Caller | None = app.context.get("caller")
+    return found
+
+
+@functools.cache
+def _auth_settings(member_claim: str, programs_claim: str, client_programs: str) -> auth.AuthSettings:
+    return auth.AuthSettings.from_environment(
+        {
+            "AUTH_MEMBER_CLAIM": member_claim,
+            "AUTH_PROGRAMS_CLAIM": programs_claim,
+            "AUTH_CLIENT_PROGRAMS": client_programs,
+        }
+    )
+
+
+def auth_settings() -> auth.AuthSettings:
+    """The stack's claim settings, from the environment the CDK app gives every function."""
+    names = ("AUTH_MEMBER_CLAIM", "AUTH_PROGRAMS_CLAIM", "AUTH_CLIENT_PROGRAMS")
+    member_claim, programs_claim, client_programs = (os.environ.get(name, "") for name in names)
+    return _auth_settings(member_claim, programs_claim, client_programs)
+
+
+def _log_refusal(refusal: Forbidden | Unauthenticated, route_key: str) -> None:
+    # The reason is a fixed code and the route a template: no token, claim value or member id.
+    logger.info("request refused", extra={"status": refusal.status, "reason": refusal.reason, "route": route_key})
+
+
+def _proxy_error(status: int, error: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", **(headers or {})},
+        "body": json.dumps({"error": error}, separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
+
+
+def _authorize(event: dict[str, Any]) -> auth.Caller | dict[str, Any] | None:
+    """The caller of ``event`` (``None`` on a public route), or the proxy response refusing it (401/403)."""
+    route_key = str(event.get("routeKey") or "")
+    try:
+        return auth.authorize(
+            route_key,
+            event.get("pathParameters"),
+            (event.get("requestContext") or {}).get("authorizer"),
+            auth_settings(),
+        )
+    except (Unauthenticated, Forbidden) as refusal:
+        _log_refusal(refusal, route_key)
+        error = {"code": refusal.code, "message": refusal.message, "details": refusal.details}
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(refusal, Unauthenticated) else None
+        return _proxy_error(refusal.status, error, headers)
+
+
 def _body_size(event: dict[str, Any]) -> int:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
@@ -125,25 +186,25 @@ def _body_size(event: dict[str, Any]) -> int:
 
 
 def lambda_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
-    """The Lambda entry point for ``app``: size limit, logging context, metrics, then routing."""
+    """The Lambda entry point for ``app``: authorization, size limit, logging context, metrics, routing."""
 
     @metrics.log_metrics
     @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        # Every route is checked here, before the body is even measured, as API Gateway would.
+        authorized = _authorize(event)
+        if isinstance(authorized, dict):
+            return authorized
         if _body_size(event) > MAX_BODY_BYTES:
             # Refused before parsing: a huge body is never decoded, validated or logged.
             detail = {"field": "body", "in": "body", "message": f"exceeds {MAX_BODY_BYTES} bytes"}
             error = {"code": "VALIDATION_ERROR", "message": "request body too large", "details": [detail]}
-            return {
-                "statusCode": 422,
-                "headers": {"Content-Type": "application/json"},
-                "body": json.dumps({"error": error}, separators=(",", ":")),
-                "isBase64Encoded": False,
-            }
+            return _proxy_error(422, error)
         if event.get("body"):
             # The API speaks JSON only; curl -d and some clients label JSON as a form. Parse
             # every body as JSON (malformed JSON is still a 422 naming the body).
             event = {**event, "headers": {**(event.get("headers") or {}), "content-type": "application/json"}}
+        app.append_context(caller=authorized)
         return app.resolve(event, context)
 
     return handler

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import random
 import time
 import uuid
@@ -23,9 +24,11 @@ from shared import store, views
 from shared.api import EventIn, OrderCompletedEvent, RedemptionIn, event_attributes
 from shared.errors import (
     Busy,
+    Forbidden,
     IdempotencyConflict,
     MemberNotFound,
     ProgramNotFound,
+    RateLimited,
     ValidationFailed,
     VersionConflict,
 )
@@ -174,13 +177,21 @@ def report_event(program_id: str, member_id: str, event: EventIn, now: datetime)
 
 
 def redeem_points(
-    program_id: str, member_id: str, redemption: RedemptionIn, now: datetime
+    program_id: str, member_id: str, redemption: RedemptionIn, now: datetime, *, by_member: bool = False
 ) -> tuple[int, dict[str, Any]]:
-    """Spend points, soonest-expiring first; 409 ``INSUFFICIENT_POINTS`` changes nothing."""
+    """Spend points, soonest-expiring first; 409 ``INSUFFICIENT_POINTS`` changes nothing.
+
+    ``by_member``: the member asked itself (a member token), not a back-end system. Such writes
+    are rate limited per member, and refused (403) where the program does not allow them.
+    """
     occurred_at = redemption.occurred_at or now
+    if by_member:
+        limit_member_writes(program_id, member_id, now)
 
     def plan(context: store.WriteContext, program: ProgramVersion) -> tuple[MemberState, LedgerEntry, dict[str, Any]]:
         config = program.config
+        if by_member and not config.member_redemptions:
+            raise Forbidden("this program does not let members redeem points themselves", "member_redemptions_off")
         _check_business_time(config, occurred_at, now, "occurred_at")
         if redemption.points > config.max_points_per_redemption:
             raise ValidationFailed.field("points", f"at most {config.max_points_per_redemption} per redemption")
@@ -290,3 +301,27 @@ def replace_program_config(
         return (201 if current is None else 200), views.program(saved)
 
     return _with_retries(attempt)
+
+
+MEMBER_WRITE_WINDOW_SECONDS = 60
+DEFAULT_MEMBER_WRITES_PER_WINDOW = 10
+
+
+def member_writes_per_window() -> int:
+    """Member-initiated writes allowed per member and window: the stack sets ``MEMBER_WRITES_PER_MINUTE``."""
+    return int(os.environ.get("MEMBER_WRITES_PER_MINUTE") or DEFAULT_MEMBER_WRITES_PER_WINDOW)
+
+
+def limit_member_writes(program_id: str, member_id: str, now: datetime) -> None:
+    """Count one member-initiated write at ``now`` (the request time); 429 ``RATE_LIMITED`` past the limit.
+
+    Fixed windows of a minute: cheap (one conditional UpdateItem), exact under concurrency,
+    and the item expires by TTL. Back-end systems are not limited here (API Gateway throttles
+    the stage as a whole).
+    """
+    epoch = int(now.timestamp())
+    window, elapsed = divmod(epoch, MEMBER_WRITE_WINDOW_SECONDS)
+    limit = member_writes_per_window()
+    window_end = (window + 1) * MEMBER_WRITE_WINDOW_SECONDS
+    if not store.take_rate_token(program_id, member_id, window, limit, expires_at=window_end + 3600):
+        raise RateLimited(limit, MEMBER_WRITE_WINDOW_SECONDS, MEMBER_WRITE_WINDOW_SECONDS - elapsed)

@@ -169,6 +169,8 @@ class ProgramConfig(_Strict):
     tier_policy: TierPolicy = TierPolicy()
     expiry: ExpiryPolicy
     max_points_per_redemption: Annotated[int, Field(ge=1)] = 10_000_000
+    member_redemptions: bool = False
+    """Whether members may redeem their own points with a member token (back-end systems always may)."""
 
     @field_validator("time_zone")
     @classmethod

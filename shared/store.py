@@ -628,3 +628,40 @@ def save_job_progress(program_id: str, job: str, completed_through: str, at: dat
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return  # another run got as far or further
         raise _translate(exc) from exc
+
+
+# --- rate limits ----------------------------------------------------------------------
+
+RATE_PREFIX = "RATE#"
+TTL_ATTRIBUTE = "ttl"
+"""The table's TTL attribute (epoch seconds): DynamoDB deletes rate items some time after it."""
+
+
+def take_rate_token(program_id: str, member_id: str, window: int, limit: int, expires_at: int) -> bool:
+    """Count one write of the member in fixed window number ``window``; ``False`` once ``limit`` are taken.
+
+    One conditional UpdateItem on a small item beside the member snapshot
+    (``PROGRAM#p#MEMBER#m`` / ``RATE#<window>``): DynamoDB applies concurrent updates one at a
+    time, so at most ``limit`` calls per window ever see ``True``. ``expires_at`` (epoch
+    seconds) lets the table's TTL delete the item after its window.
+    """
+    try:
+        _client().update_item(
+            TableName=MemberItem.Meta.table_name,
+            Key={"pk": {"S": member_pk(program_id, member_id)}, "sk": {"S": f"{RATE_PREFIX}{window}"}},
+            UpdateExpression="ADD #count :one SET #ttl = :ttl",
+            ConditionExpression="attribute_not_exists(#count) OR #count < :limit",
+            ExpressionAttributeNames={"#count": "count", "#ttl": TTL_ATTRIBUTE},
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":limit": {"N": str(limit)},
+                ":ttl": {"N": str(expires_at)},
+            },
+        )
+    except Exception as exc:
+        response = getattr(exc, "response", None)
+        code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+        if code == "ConditionalCheckFailedException":
+            return False
+        raise _translate(exc) from exc
+    return True

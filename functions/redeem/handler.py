@@ -7,7 +7,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.api import RedemptionIn
-from shared.http import MemberIdPath, ProgramIdPath, json_response, lambda_handler, make_resolver, metrics, request_time
+from shared.http import (
+    MemberIdPath,
+    ProgramIdPath,
+    caller,
+    json_response,
+    lambda_handler,
+    make_resolver,
+    metrics,
+    request_time,
+)
 from shared.logic import redeem_points
 
 app = make_resolver()
@@ -21,12 +30,15 @@ app = make_resolver()
         201: {"description": "Redeemed"},
         200: {"description": "Replay of an applied redemption_id"},
         409: {"description": "INSUFFICIENT_POINTS or IDEMPOTENCY_CONFLICT; nothing changed"},
+        429: {"description": "RATE_LIMITED: too many redemptions by this member token; see Retry-After"},
     },
 )
 def post_redemption(
     program_id: ProgramIdPath, member_id: MemberIdPath, redemption: Annotated[RedemptionIn, Body()]
 ) -> Response[dict[str, Any]]:
-    status, body = redeem_points(program_id, member_id, redemption, request_time(app))
+    who = caller(app)
+    by_member = who is not None and who.is_member
+    status, body = redeem_points(program_id, member_id, redemption, request_time(app), by_member=by_member)
     if status == 201:
         metrics.add_metric(name="PointsRedeemed", unit=MetricUnit.Count, value=redemption.points)
     return json_response(status, body)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.infra
 
-FUNCTIONS = ["earn", "redeem", "member_reads", "program_admin"]
+FUNCTIONS = ["earn", "redeem", "member_reads", "program_admin", "health"]
 
 
 def _files(directory: Path) -> list[str]:

@@ -63,14 +63,17 @@ def test_acknowledgments_are_the_known_few_each_with_a_reason(synth: Callable[[s
         assert len(reason) > 30, rule_id
         by_rule[rule_id] = by_rule.get(rule_id, 0) + 1
     expected = {
-        "AwsSolutions-IAM5[Resource::*]": 5,  # the X-Ray statement of each function's default policy
-        "AwsSolutions-L1": 5,  # python3.12, pinned with the layer
+        "AwsSolutions-IAM5[Resource::*]": 6,  # the X-Ray statement of each function's default policy
+        "AwsSolutions-L1": 6,  # python3.12, pinned with the layer
         # the scheduler may invoke the tier job's versions and aliases (<job function arn>:*)
         "AwsSolutions-IAM5[Resource::<JobsTierJobFunctionDC6297A6.Arn>:*]": 1,
-        "AwsSolutions-APIG4": 6,  # each route, until the authorizers of issue 6
+        "AwsSolutions-APIG4": 1,  # GET /health, the one open route
+        "AwsSolutions-COG2": 1,  # members may enable MFA, are not forced to
     }
     if stage == "dev":
         expected["AwsSolutions-DDB3"] = 1  # no point-in-time recovery for disposable dev data
+    if stage != "prod":
+        expected["AwsSolutions-COG8"] = 1  # Cognito Plus (threat protection) in prod only
     assert by_rule == expected
 
 
@@ -84,6 +87,11 @@ def test_scheduler_acknowledgment_is_on_the_scheduler_role_only(dev: Synth) -> N
     assert path == "Loyalty-dev/Jobs/TierJobSchedulerRole"
 
 
-def test_route_acknowledgment_reason_names_issue_6(dev: Synth) -> None:
-    reasons = {reason for (_path, rule), reason in _acknowledgments(dev).items() if rule == "AwsSolutions-APIG4"}
-    assert reasons == {"authorizers come with issue 6 (JWT for members, client credentials for back ends)"}
+def test_only_the_health_route_is_acknowledged_open(dev: Synth) -> None:
+    open_routes = [path for (path, rule) in _acknowledgments(dev) if rule == "AwsSolutions-APIG4"]
+    assert len(open_routes) == 1 and open_routes[0].endswith("/GET--health")
+
+
+def test_cognito_acknowledgments_are_on_the_user_pool(dev: Synth) -> None:
+    paths = {path for (path, rule) in _acknowledgments(dev) if rule.startswith("AwsSolutions-COG")}
+    assert paths == {f"{dev.stack.node.path}/Auth/Members"}

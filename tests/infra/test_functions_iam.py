@@ -1,7 +1,14 @@
-"""Each function's settings, and its own least-privilege role scoped to the ledger table."""
+"""Each function's settings, and its own least-privilege role scoped to the ledger table.
+
+Least privilege, checked for every role of the stack: no wildcard action, DynamoDB actions only
+on the function's own table (and its indexes), a ``*`` resource only for X-Ray (which has no
+resource-level permissions), and no secret in any environment or output."""
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -25,6 +32,7 @@ TABLE_ACTIONS = {
     "program_admin": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"},
     # reads members and outbox, writes ledger + member + outbox, deletes published outbox events
     "tier_job": WRITE | {"dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+    "health": set(),
 }
 INDEX_ACTIONS = {"tier_job": {("tier_due", "dynamodb:Query")}}
 """Index-level grants: only the jobs query an index, each only its own."""
@@ -74,20 +82,38 @@ def test_runtime_architecture_memory_timeout_tracing(dev: Synth) -> None:
 
 def test_environment(dev: Synth, prod: Synth) -> None:
     (table_id,) = dev.of_type("AWS::DynamoDB::Table")
-    expected = {
-        "TABLE_NAME": {"Ref": table_id},
+    common = {
         "STAGE": "dev",
         "POWERTOOLS_SERVICE_NAME": "loyalty",
         "POWERTOOLS_METRICS_NAMESPACE": "Loyalty",
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
-    (bus_id,) = dev.of_type("AWS::Events::EventBus")
-    job_extra = {"EVENT_BUS_NAME": {"Ref": bus_id}, "JOB_STOP_MARGIN_MS": "60000"}
-    # The same environment for every function (jobs add their bus and stop margin): the local
-    # runner merges them into one process, so no two functions may disagree on a value.
+    auth = {
+        "AUTH_MEMBER_CLAIM": "username",
+        "AUTH_PROGRAMS_CLAIM": "cognito:groups",
+        # The stack's own machine clients may use every program of the stack.
+        "AUTH_CLIENT_PROGRAMS": {
+            "Fn::Join": ["", [{"Ref": "BackendSystemsClient"}, "=* ", {"Ref": "OperatorsClient"}, "=*"]]
+        },
+    }
+    # Every value a variable has is the same in each function that has it: the local runner
+    # merges them into one process.
+    expected = {
+        "earn": {**common, **auth, "TABLE_NAME": {"Ref": table_id}},
+        "redeem": {**common, **auth, "TABLE_NAME": {"Ref": table_id}, "MEMBER_WRITES_PER_MINUTE": "10"},
+        "member_reads": {**common, **auth, "TABLE_NAME": {"Ref": table_id}},
+        "program_admin": {**common, **auth, "TABLE_NAME": {"Ref": table_id}},
+        "health": common,
+        "tier_job": {
+            **common,
+            "TABLE_NAME": {"Ref": table_id},
+            "EVENT_BUS_NAME": {"Ref": next(iter(dev.of_type("AWS::Events::EventBus")))},
+            "JOB_STOP_MARGIN_MS": "60000",
+        },
+    }
     for name, fn in _functions(dev).items():
-        assert fn["Environment"]["Variables"] == (expected | job_extra if name in JOBS else expected)
+        assert fn["Environment"]["Variables"] == expected[name], name
     for fn in _functions(prod).values():
         assert fn["Environment"]["Variables"]["STAGE"] == "prod"
         assert fn["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == "INFO"
@@ -170,10 +196,43 @@ def test_role_grants_nothing_else(dev: Synth, name: str) -> None:
             assert actions <= TABLE_ACTIONS[name], statement
 
 
-def test_no_wildcard_dynamodb_anywhere(dev: Synth) -> None:
-    for role_id in dev.of_type("AWS::IAM::Role"):
-        for statement in _statements(dev, role_id):
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_no_wildcard_action_or_resource_beyond_own_table_and_indexes(synth: Callable[[str], Synth], stage: str) -> None:
+    template = synth(stage)
+    own = {json.dumps(_table_arn(template))}
+    own_indexes = {
+        json.dumps({"Fn::Join": ["", [_table_arn(template), f"/index/{index}"]]})
+        for index in ("*", "tier_due", "expiry_due")
+    }
+    roles = template.of_type("AWS::IAM::Role")
+    # Every role of the stack belongs to one function (Cognito gets none: no SMS role), but the
+    # schedules' role, which may only invoke its job (test_jobs.py)
+    scheduler_roles = [
+        r
+        for r in roles.values()
+        if r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        == {"Service": "scheduler.amazonaws.com"}
+    ]
+    assert len(roles) == len(_functions(template)) + len(scheduler_roles)
+    for role_id in roles:
+        for statement in _statements(template, role_id):
             actions = _as_list(statement["Action"])
-            assert "dynamodb:*" not in actions and "*" not in actions
+            resources = _as_list(statement["Resource"])
+            assert statement["Effect"] == "Allow"
+            assert not [a for a in actions if "*" in a], statement  # no "*", "dynamodb:*", "dynamodb:Get*"
             if any(a.startswith("dynamodb:") for a in actions):
-                assert all(isinstance(r, dict) for r in _as_list(statement["Resource"])), statement
+                assert {json.dumps(r) for r in resources} <= own | own_indexes, statement
+            if "*" in resources:
+                assert set(actions) <= XRAY, statement
+
+
+def test_no_secret_in_any_environment_or_output(dev: Synth) -> None:
+    secret_names = re.compile(r"SECRET|PASSWORD|PASSWD|PRIVATE|CREDENTIAL|API_?KEY|ACCESS_KEY|TOKEN", re.IGNORECASE)
+    for fn in _functions(dev).values():
+        for name, value in fn["Environment"]["Variables"].items():
+            assert not secret_names.search(name), name
+            assert "ClientSecret" not in json.dumps(value), name
+    for output in dev.template.to_json().get("Outputs", {}).values():
+        assert "ClientSecret" not in json.dumps(output)
+    # Nothing in the template reads a client secret at all
+    assert "ClientSecret" not in json.dumps(dev.template.to_json())

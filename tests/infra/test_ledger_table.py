@@ -23,8 +23,14 @@ def test_one_table_with_string_keys_on_demand(dev: Synth) -> None:
     assert props["KeySchema"] == _keys("pk", "sk")
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert "ProvisionedThroughput" not in props
-    assert "TimeToLiveSpecification" not in props
     assert {a["AttributeType"] for a in props["AttributeDefinitions"]} == {"S"}
+
+
+def test_rate_limit_items_expire_by_ttl(dev: Synth) -> None:
+    from shared.store import TTL_ATTRIBUTE
+
+    (table,) = dev.of_type("AWS::DynamoDB::Table").values()
+    assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
 
 
 def test_due_date_indexes_are_keys_only(dev: Synth) -> None:

@@ -32,6 +32,7 @@ def test_tables_match_the_template(manifest: dict[str, Any], dev: Synth) -> None
             "key_schema": table["Properties"]["KeySchema"],
             "attribute_definitions": table["Properties"]["AttributeDefinitions"],
             "global_secondary_indexes": table["Properties"]["GlobalSecondaryIndexes"],
+            "time_to_live_attribute": table["Properties"]["TimeToLiveSpecification"]["AttributeName"],
         }
         for logical_id, table in dev.of_type("AWS::DynamoDB::Table").items()
     ]
@@ -44,10 +45,47 @@ def test_routes_match_the_template(manifest: dict[str, Any], dev: Synth) -> None
     for route in dev.of_type("AWS::ApiGatewayV2::Route").values():
         integration = integrations[route["Properties"]["Target"]["Fn::Join"][1][1]["Ref"]]
         method, path = route["Properties"]["RouteKey"].split(" ")
-        expected.add((method, path, integration["Properties"]["IntegrationUri"]["Fn::GetAtt"][0]))
-    routes = {(r["method"], r["path"], r["function"]) for r in manifest["routes"]}
-    assert len(manifest["routes"]) == len(routes) == 6
+        props = route["Properties"]
+        expected.add(
+            (
+                method,
+                path,
+                integration["Properties"]["IntegrationUri"]["Fn::GetAtt"][0],
+                props["AuthorizationType"],
+                props["AuthorizerId"]["Ref"] if "AuthorizerId" in props else None,
+                tuple(props.get("AuthorizationScopes", ())),
+            )
+        )
+    routes = {
+        (r["method"], r["path"], r["function"], r["authorization"], r["authorizer"], tuple(r["scopes"]))
+        for r in manifest["routes"]
+    }
+    assert len(manifest["routes"]) == len(routes) == 7
     assert routes == expected
+
+
+def test_authorizer_and_clients_resolve_to_local_client_ids(manifest: dict[str, Any], dev: Synth) -> None:
+    # Locally an app client's id is its logical id: the audience and the client mapping name them.
+    (authorizer_id,) = dev.of_type("AWS::ApiGatewayV2::Authorizer")
+    assert manifest["authorizers"] == {
+        authorizer_id: {
+            "type": "JWT",
+            "identity_source": ["$request.header.Authorization"],
+            "audience": ["MembersAppClient", "BackendSystemsClient", "OperatorsClient"],
+            "issuer": None,  # the Cognito issuer URL is known once deployed; locally the gateway's own
+        }
+    }
+    assert manifest["clients"] == {
+        "MembersAppClient": {"scopes": ["loyalty/member", "openid"], "flows": ["code"]},
+        "BackendSystemsClient": {
+            "scopes": ["loyalty/events.write", "loyalty/redemptions.write", "loyalty/members.read"],
+            "flows": ["client_credentials"],
+        },
+        "OperatorsClient": {"scopes": ["loyalty/admin"], "flows": ["client_credentials"]},
+    }
+    for fn in manifest["functions"].values():
+        if fn["name"] != "health" and not fn["name"].endswith("_job"):  # jobs have no caller
+            assert fn["environment"]["AUTH_CLIENT_PROGRAMS"] == "BackendSystemsClient=* OperatorsClient=*"
 
 
 def test_functions_match_the_template(manifest: dict[str, Any], dev: Synth) -> None:
@@ -58,7 +96,8 @@ def test_functions_match_the_template(manifest: dict[str, Any], dev: Synth) -> N
         props = functions[logical_id]["Properties"]
         assert fn["handler"] == props["Handler"] == f"functions.{fn['name']}.handler.handler"
         assert (fn["timeout"], fn["memory"]) == ((900 if fn["name"].endswith("_job") else 10), 512)
-        assert fn["environment"]["TABLE_NAME"] == {"table": table_id}
+        if fn["name"] != "health":
+            assert fn["environment"]["TABLE_NAME"] == {"table": table_id}
         assert fn["environment"]["STAGE"] == "dev"
     assert {fn["name"] for fn in manifest["functions"].values()} == {
         "earn",
@@ -66,6 +105,7 @@ def test_functions_match_the_template(manifest: dict[str, Any], dev: Synth) -> N
         "member_reads",
         "program_admin",
         "tier_job",
+        "health",
     }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from local import dynamodb
+from local.auth import AuthOff, GatewayAuth
 from local.engine import local_table_names, prepare
 from local.gateway import Route, compile_routes, dispatch
 
@@ -30,17 +31,22 @@ class Reply:
     status: int
     body: dict[str, Any]
     raw: bytes
+    headers: dict[str, str] | None = None
 
 
 @dataclass
 class Api:
-    """The HTTP API as a client sees it, with API Gateway's request time under the test's control."""
+    """The HTTP API as a client sees it, with API Gateway's request time under the test's control.
+
+    ``auth`` is the gateway's authorizer: auth off (``make run``) unless a test says otherwise.
+    """
 
     routes: list[Route]
     handlers: dict[str, Any]
     manifest: dict[str, Any]
     endpoint: str
     table_name: str
+    auth: GatewayAuth | None = None
 
     def call(
         self,
@@ -53,11 +59,11 @@ class Api:
         at: datetime = NOW,
     ) -> Reply:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
-        status, _headers, payload, _fn = dispatch(
-            self.routes, self.handlers, method, path, headers or {}, data, int(at.timestamp() * 1000)
+        status, reply_headers, payload, _fn = dispatch(
+            self.routes, self.handlers, method, path, headers or {}, data, int(at.timestamp() * 1000), auth=self.auth
         )
         parsed = json.loads(payload) if payload else {}
-        return Reply(status, parsed, payload)
+        return Reply(status, parsed, payload, reply_headers)
 
     # Client keys are unique per program; tests share the default program, so the helpers
     # scope a test's keys to its member ("e1" -> "<member>.e1") unless told not to.
@@ -107,7 +113,7 @@ def manifest() -> dict[str, Any]:
 def api(endpoint: str, manifest: dict[str, Any]) -> Api:
     handlers = prepare(manifest, endpoint)
     table = next(iter(local_table_names(manifest).values()))
-    return Api(compile_routes(manifest), handlers, manifest, endpoint, table)
+    return Api(compile_routes(manifest), handlers, manifest, endpoint, table, AuthOff(manifest))
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ SAMPLES = [
     ("redeem_points", 201),
     ("member_snapshot", 200),
     ("member_ledger", 200),
+    ("member_snapshot_other_member", 403),  # alice's token on bob's snapshot
+    ("health", 200),
 ]
 
 
@@ -72,6 +74,22 @@ def test_openapi_document_is_current_and_covers_every_route(api: Api) -> None:
     assert documented == {(r.method, r.path) for r in api.routes}
 
 
+def test_gateway_routes_carry_the_template_authorization(api: Api) -> None:
+    # The local gateway checks the scopes the template gives each route, and they are the
+    # scopes the functions check (shared.auth): one rule, three places, no drift.
+    from shared.auth import PUBLIC_ROUTES, ROUTE_SCOPES
+
+    by_key = {f"{r['method']} {r['path']}": r for r in api.manifest["routes"]}
+    for route in api.routes:
+        key = f"{route.method} {route.path}"
+        assert (route.authorization, list(route.scopes)) == (by_key[key]["authorization"], by_key[key]["scopes"])
+        if key in PUBLIC_ROUTES:
+            assert (route.authorization, route.scopes) == ("NONE", ())
+        else:
+            assert (route.authorization, route.scopes) == ("JWT", ROUTE_SCOPES[key])
+    assert {f"{r.method} {r.path}" for r in api.routes} == set(ROUTE_SCOPES) | PUBLIC_ROUTES
+
+
 def test_local_tables_have_the_template_keys_and_indexes(api: Api, dynamo: Any) -> None:
     for table in api.manifest["tables"]:
         name = local_table_names(api.manifest)[table["logical_id"]]
@@ -80,6 +98,8 @@ def test_local_tables_have_the_template_keys_and_indexes(api: Api, dynamo: Any) 
         assert {i["IndexName"]: i["KeySchema"] for i in described.get("GlobalSecondaryIndexes", [])} == {
             i["IndexName"]: i["KeySchema"] for i in table["global_secondary_indexes"]
         }
+        ttl = dynamo.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        assert ttl.get("AttributeName") == table["time_to_live_attribute"] == "ttl"
 
 
 def test_handlers_read_the_table_the_template_gives_them(api: Api) -> None:
