@@ -123,6 +123,18 @@ JOBS: tuple[JobSpec, ...] = (
         minute=10,
         description="Tier anniversaries: deductions, renewals, downgrades; publishes tier.changed",
     ),
+    JobSpec(
+        FunctionSpec(
+            "expiry_job",
+            _JOB_TABLE_ACTIONS,
+            index_actions=((EXPIRY_DUE_INDEX, "dynamodb:Query"),),
+            timeout_seconds=JOB_TIMEOUT_SECONDS,
+        ),
+        job="expiry",
+        hour=0,
+        minute=5,
+        description="Points expiry: expires due lots, publishes points.expired and points.expiring",
+    ),
 )
 
 

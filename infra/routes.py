@@ -31,6 +31,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", BASE_PATH, "program_admin"),
     Route("POST", f"{MEMBER_PATH}/events", "earn"),
     Route("POST", f"{MEMBER_PATH}/redemptions", "redeem"),
+    Route("POST", f"{MEMBER_PATH}/redemptions/{{redemption_id}}/reversal", "redeem"),
     Route("GET", MEMBER_PATH, "member_reads"),
     Route("GET", f"{MEMBER_PATH}/ledger", "member_reads"),
     Route("GET", HEALTH_PATH, "health"),

@@ -60,6 +60,14 @@ class OrderCompletedAttributes(_Attributes):
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
 
 
+class OrderRefundedAttributes(_Attributes):
+    order_id: Id
+    refund_amount: MoneyText | None = Field(
+        default=None, description="The amount refunded; absent: everything not yet refunded (a full refund)"
+    )
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+
+
 class LoginAttributes(_Attributes):
     channel: Annotated[str, StringConstraints(max_length=64)] | None = None
 
@@ -99,6 +107,11 @@ class OrderCompletedEvent(_EventBase):
     attributes: OrderCompletedAttributes
 
 
+class OrderRefundedEvent(_EventBase):
+    type: Literal["order_refunded"]
+    attributes: OrderRefundedAttributes
+
+
 class LoginEvent(_EventBase):
     type: Literal["login"]
     attributes: LoginAttributes = Field(default_factory=LoginAttributes)
@@ -115,7 +128,7 @@ class PhotoReviewApprovedEvent(_EventBase):
 
 
 EventIn = Annotated[
-    OrderCompletedEvent | LoginEvent | ReviewApprovedEvent | PhotoReviewApprovedEvent,
+    OrderCompletedEvent | OrderRefundedEvent | LoginEvent | ReviewApprovedEvent | PhotoReviewApprovedEvent,
     Field(discriminator="type"),
 ]
 
@@ -127,10 +140,19 @@ class RedemptionIn(_Body):
     description: Annotated[str, StringConstraints(max_length=256)] | None = None
 
 
-def event_attributes(event: OrderCompletedEvent | LoginEvent | ReviewApprovedEvent | PhotoReviewApprovedEvent) -> dict:
+class ReversalIn(_Body):
+    """A redemption given back (an order cancelled, a coupon not used): every point it drew."""
+
+    occurred_at: Timestamp | None = Field(default=None, description="Business time; the request time if absent")
+    reason: Annotated[str, StringConstraints(max_length=256)] | None = None
+
+
+def event_attributes(
+    event: OrderCompletedEvent | OrderRefundedEvent | LoginEvent | ReviewApprovedEvent | PhotoReviewApprovedEvent,
+) -> dict:
     """The event's attributes as the rules read them: amounts as ``Decimal``."""
     values: dict[str, Any] = event.attributes.model_dump()
-    for name in ("settled_amount", "item_price"):
-        if name in values:
+    for name in ("settled_amount", "item_price", "refund_amount"):
+        if values.get(name) is not None:
             values[name] = Decimal(values[name])
     return values

@@ -51,6 +51,8 @@ ROUTE_SCOPES: Mapping[str, tuple[str, ...]] = {
     f"PUT {_PROGRAM}": (ADMIN,),
     f"POST {_MEMBER}/events": (EVENTS_WRITE,),
     f"POST {_MEMBER}/redemptions": (REDEMPTIONS_WRITE, MEMBER),
+    # A reversal gives points back (an order cancelled): back-end systems only, never a member.
+    f"POST {_MEMBER}/redemptions/{{redemption_id}}/reversal": (REDEMPTIONS_WRITE,),
     f"GET {_MEMBER}": (MEMBERS_READ, ADMIN, MEMBER),
     f"GET {_MEMBER}/ledger": (MEMBERS_READ, ADMIN, MEMBER),
 }

@@ -46,6 +46,18 @@ class MemberNotFound(NotFound):
         super().__init__("MEMBER_NOT_FOUND", f"member {member_id!r} does not exist in this program")
 
 
+class OrderNotFound(NotFound):
+    def __init__(self, order_id: str) -> None:
+        super().__init__("ORDER_NOT_FOUND", f"no completed order {order_id!r} was reported for this member")
+        self.details = [{"field": "attributes.order_id", "in": "body", "message": "unknown order"}]
+
+
+class RedemptionNotFound(NotFound):
+    def __init__(self, redemption_id: str) -> None:
+        super().__init__("REDEMPTION_NOT_FOUND", f"member has no redemption {redemption_id!r}")
+        self.details = [{"field": "redemption_id", "in": "path", "message": "unknown redemption"}]
+
+
 class Conflict(LoyaltyError):
     """A business conflict: the request is well formed but cannot be applied."""
 
@@ -62,6 +74,24 @@ class InsufficientPoints(Conflict):
             "INSUFFICIENT_POINTS",
             f"{requested} points requested, {available} available",
             [{"field": "points", "requested": requested, "available": available}],
+        )
+
+
+class RefundExceedsOrder(Conflict):
+    def __init__(self, order_id: str, amount: Any, refunded: Any) -> None:
+        super().__init__(
+            "REFUND_EXCEEDS_ORDER",
+            f"order {order_id!r} was {amount}; {refunded} of it is already refunded",
+            [{"field": "attributes.refund_amount", "order_amount": str(amount), "already_refunded": str(refunded)}],
+        )
+
+
+class OrderAlreadyReported(Conflict):
+    def __init__(self, order_id: str, event_id: str) -> None:
+        super().__init__(
+            "ORDER_ALREADY_REPORTED",
+            f"order {order_id!r} was already reported as completed by event {event_id!r}",
+            [{"field": "attributes.order_id", "event_id": event_id}],
         )
 
 

@@ -38,6 +38,9 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Loya
 
 ProgramIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN, description="Program id")]
 MemberIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN, description="Member id")]
+RedemptionIdPath = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=ID_PATTERN, description="The redemption_id of a redemption")
+]
 
 
 def error_body(

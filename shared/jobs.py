@@ -47,7 +47,8 @@ MEMBER_RETRY_SECONDS = 5.0
 @dataclass(frozen=True)
 class JobWrite:
     state: MemberState
-    entry: LedgerEntry
+    entry: LedgerEntry | None
+    """``None`` when the change moves no points or growth (e.g. only reminders went out)."""
     events: list[OutboxEvent]
 
 
@@ -184,7 +185,7 @@ def _process_member(
             if write is None:
                 return "skipped", retries  # not due (already done by an earlier or concurrent run)
             try:
-                store.commit_job_write(write.state, state.version, write.entry, write.events, program.version)
+                store.commit_job_write(write.state, state.version, write.entry, write.events, program.version, now)
                 return "changed", retries
             except StaleWrite:
                 if time.monotonic() >= deadline:

@@ -16,24 +16,30 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, TypeVar
 
-from shared import store, views
-from shared.api import EventIn, OrderCompletedEvent, RedemptionIn, event_attributes
+from shared import clock, points, store, views
+from shared.api import EventIn, OrderCompletedEvent, OrderRefundedEvent, RedemptionIn, ReversalIn, event_attributes
 from shared.errors import (
     Busy,
     Forbidden,
     IdempotencyConflict,
     MemberNotFound,
+    OrderAlreadyReported,
+    OrderNotFound,
     ProgramNotFound,
     RateLimited,
+    RedemptionNotFound,
+    RefundExceedsOrder,
     ValidationFailed,
     VersionConflict,
 )
-from shared.program import ProgramConfig
-from shared.rules import BusinessEvent, MemberState, apply_event, spend_points
+from shared.points import OrderRecord, apply_refund
+from shared.program import OrderRule, ProgramConfig
+from shared.rules import Award, BusinessEvent, MemberState, PointsLot, apply_event, lot_expiry, spend_points
 from shared.store import AlreadyApplied, LedgerEntry, ProgramVersion, StaleWrite, StoredResponse
 
 WRITE_BUDGET_SECONDS = 6.0
@@ -79,31 +85,60 @@ def _check_business_time(config: ProgramConfig, occurred_at: datetime, now: date
         )
 
 
-Plan = Callable[[store.WriteContext, ProgramVersion], tuple[MemberState, LedgerEntry, dict[str, Any]]]
+@dataclass(frozen=True)
+class Planned:
+    """A write's outcome before it is committed."""
+
+    state: MemberState
+    entry: LedgerEntry
+    response: dict[str, Any]
+    order: OrderRecord | None = None
+    """The order record the write creates (completed order) or updates (refund)."""
+
+
+Plan = Callable[[store.WriteContext, ProgramVersion], Planned]
 
 
 def _member_write(
-    program_id: str, member_id: str, kind: str, key_name: str, key: str, body: dict[str, Any], plan: Plan
+    program_id: str,
+    member_id: str,
+    kind: str,
+    key_name: str,
+    key: str,
+    body: dict[str, Any],
+    plan: Plan,
+    *,
+    order_id: str | None = None,
+    redemption_id: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """The write protocol every member write shares: replay or read, plan, commit, retry.
 
     ``plan`` turns what was read into the new member state, its ledger entry and the response
-    body (it may raise a domain error: nothing is written then).
+    body (it may raise a domain error: nothing is written then). ``order_id``/``redemption_id``
+    add the order record or the redemption the write needs to the same read.
     """
     request_hash = _request_hash(program_id, member_id, body)
     attempt_id = uuid.uuid4().hex
 
     def attempt() -> tuple[int, dict[str, Any]]:
-        context = store.load_write_context(program_id, member_id, kind, key)
+        context = store.load_write_context(program_id, member_id, kind, key, order_id, redemption_id)
         if context.previous is not None:
             return _replay(context.previous, request_hash, key_name, key, attempt_id)
         if context.program is None:
             raise ProgramNotFound(program_id)
-        state, entry, response = plan(context, context.program)
+        planned = plan(context, context.program)
+        response = planned.response
         stored = StoredResponse(201, response, request_hash, attempt_id)
         try:
             store.commit_write(
-                state, context.member.version, entry, kind, request_hash, stored, context.program.version
+                planned.state,
+                context.member.version,
+                planned.entry,
+                kind,
+                request_hash,
+                stored,
+                context.program.version,
+                planned.order,
             )
         except AlreadyApplied as applied:
             return _replay(applied.stored, request_hash, key_name, key, attempt_id)
@@ -124,13 +159,18 @@ def _next_version(before: MemberState, after: MemberState, now: datetime) -> Mem
 
 
 def report_event(program_id: str, member_id: str, event: EventIn, now: datetime) -> tuple[int, dict[str, Any]]:
-    """Apply the earning rules to a reported event; 201 first time, 200 with the same body on replay."""
+    """Apply the earning rules to a reported event (or a refund); 201 first time, 200 on replay."""
+    if isinstance(event, OrderRefundedEvent):
+        return _refund(program_id, member_id, event, now)
 
-    def plan(context: store.WriteContext, program: ProgramVersion) -> tuple[MemberState, LedgerEntry, dict[str, Any]]:
+    def plan(context: store.WriteContext, program: ProgramVersion) -> Planned:
         config = program.config
         _check_business_time(config, event.occurred_at, now, "occurred_at")
-        if isinstance(event, OrderCompletedEvent) and event.attributes.currency not in (None, config.currency):
-            raise ValidationFailed.field("attributes.currency", f"must be the program's currency {config.currency}")
+        if isinstance(event, OrderCompletedEvent):
+            if event.attributes.currency not in (None, config.currency):
+                raise ValidationFailed.field("attributes.currency", f"must be the program's currency {config.currency}")
+            if context.order is not None:
+                raise OrderAlreadyReported(context.order.order_id, context.order.event_id)
         business_event = BusinessEvent(
             event.event_id, event.type, event.occurred_at, event_attributes(event), event.member_attributes
         )
@@ -170,10 +210,111 @@ def report_event(program_id: str, member_id: str, event: EventIn, now: datetime)
             "config_version": program.version,
             "member": views.snapshot(config, state, now),
         }
-        return state, entry, response
+        order = _order_record(config, event, outcome.awards) if isinstance(event, OrderCompletedEvent) else None
+        return Planned(state, entry, response, order)
 
     body = event.model_dump(mode="json")
-    return _member_write(program_id, member_id, "event", "event_id", event.event_id, body, plan)
+    order_id = event.attributes.order_id if isinstance(event, OrderCompletedEvent) else None
+    return _member_write(program_id, member_id, "event", "event_id", event.event_id, body, plan, order_id=order_id)
+
+
+def _order_record(config: ProgramConfig, event: OrderCompletedEvent, awards: tuple[Award, ...]) -> OrderRecord:
+    """What the order itself earned (its own rule's award; a monthly bonus stays), for refunds."""
+    own = next(a for a in awards if a.rule == "order_completed")
+    rule = config.rule_for("order_completed")
+    pending = rule.pending_days if isinstance(rule, OrderRule) else 0
+    return OrderRecord(
+        order_id=event.attributes.order_id,
+        event_id=event.event_id,
+        amount=Decimal(event.attributes.settled_amount),
+        points=own.points,
+        growth=own.growth,
+        lot_expires_at=lot_expiry(config, event.occurred_at),
+        lot_available_at=event.occurred_at + timedelta(days=pending) if pending else None,
+    )
+
+
+def _refund(program_id: str, member_id: str, event: OrderRefundedEvent, now: datetime) -> tuple[int, dict[str, Any]]:
+    """``order_refunded``: reverse the order's points and growth in proportion to the amount."""
+
+    def plan(context: store.WriteContext, program: ProgramVersion) -> Planned:
+        config = program.config
+        _check_business_time(config, event.occurred_at, now, "occurred_at")
+        attributes = event.attributes
+        if attributes.currency not in (None, config.currency):
+            raise ValidationFailed.field("attributes.currency", f"must be the program's currency {config.currency}")
+        order = context.order
+        if order is None:
+            raise OrderNotFound(attributes.order_id)
+        if attributes.refund_amount is None:
+            amount = order.amount - order.refunded_amount
+            if amount <= 0:
+                raise RefundExceedsOrder(order.order_id, order.amount, order.refunded_amount)
+        else:
+            amount = Decimal(attributes.refund_amount)
+            if amount <= 0:
+                raise ValidationFailed.field("attributes.refund_amount", "must be greater than 0")
+            if amount > order.amount:
+                raise ValidationFailed.field(
+                    "attributes.refund_amount", f"is more than the order's amount {order.amount}"
+                )
+        outcome = apply_refund(config, context.member, order, amount, event.occurred_at)
+        state = _next_version(context.member, outcome.state, now)
+        reason = f"order {order.order_id}: {amount} of {order.amount} refunded"
+        if outcome.debt_added:
+            reason += f"; {outcome.debt_added} points already spent became a negative balance"
+        if outcome.forgiven:
+            reason += f"; {outcome.forgiven} points already spent were not taken back (balance stops at 0)"
+        awards = (
+            {
+                "rule": "order_refunded",
+                "points": -outcome.points_reversed,
+                "growth": -outcome.growth_reversed,
+                "reason": reason,
+            },
+        )
+        entry = LedgerEntry(
+            seq=state.ledger_seq,
+            kind="refund",
+            key_name="event_id",
+            key=event.event_id,
+            event_type=event.type,
+            occurred_at=event.occurred_at,
+            recorded_at=now,
+            points=-outcome.points_reversed,
+            growth=-outcome.growth_reversed,
+            balance_after=state.points_balance,
+            growth_after=state.growth,
+            tier_after=state.tier,
+            lots=outcome.drawn,
+            awards=awards,
+            config_version=program.version,
+        )
+        change = outcome.tier_change
+        response = {
+            "event_id": event.event_id,
+            "type": event.type,
+            "occurred_at": views.time_text(event.occurred_at),
+            "order_id": order.order_id,
+            "refund_amount": str(amount),
+            "order_refunded_amount": str(outcome.order.refunded_amount),
+            "points_reversed": outcome.points_reversed,
+            "growth_reversed": outcome.growth_reversed,
+            "drawn": views.lots_view(outcome.drawn),
+            "negative_balance_added": outcome.debt_added,
+            "points_forgiven": outcome.forgiven,
+            "tier_change": {"from": change.old, "to": change.new, "reason": change.reason} if change else None,
+            "ledger_entry_id": state.ledger_seq,
+            "config_version": program.version,
+            "member": views.snapshot(config, state, now),
+        }
+        return Planned(state, entry, response, outcome.order)
+
+    body = event.model_dump(mode="json")
+    key = event.event_id
+    return _member_write(
+        program_id, member_id, "event", "event_id", key, body, plan, order_id=event.attributes.order_id
+    )
 
 
 def redeem_points(
@@ -188,7 +329,7 @@ def redeem_points(
     if by_member:
         limit_member_writes(program_id, member_id, now)
 
-    def plan(context: store.WriteContext, program: ProgramVersion) -> tuple[MemberState, LedgerEntry, dict[str, Any]]:
+    def plan(context: store.WriteContext, program: ProgramVersion) -> Planned:
         config = program.config
         if by_member and not config.member_redemptions:
             raise Forbidden("this program does not let members redeem points themselves", "member_redemptions_off")
@@ -225,11 +366,70 @@ def redeem_points(
             "ledger_entry_id": state.ledger_seq,
             "member": views.snapshot(config, state, now),
         }
-        return state, entry, response
+        return Planned(state, entry, response)
 
     body = redemption.model_dump(mode="json")
     key = redemption.redemption_id
     return _member_write(program_id, member_id, "redemption", "redemption_id", key, body, plan)
+
+
+def reverse_redemption(
+    program_id: str, member_id: str, redemption_id: str, reversal: ReversalIn, now: datetime
+) -> tuple[int, dict[str, Any]]:
+    """Give a redemption's points back to the lots they came from; expired lots are not revived.
+
+    The redemption id is the key: a redemption is reversed once, a replay gets the first answer.
+    """
+    occurred_at = reversal.occurred_at or now
+
+    def plan(context: store.WriteContext, program: ProgramVersion) -> Planned:
+        config = program.config
+        _check_business_time(config, occurred_at, now, "occurred_at")
+        redemption = context.redemption
+        if redemption is None or redemption.status != 201:
+            raise RedemptionNotFound(redemption_id)
+        drawn = tuple(
+            PointsLot(clock.parse_utc(lot["expires_at"]) if lot["expires_at"] else None, int(lot["points"]))
+            for lot in redemption.body["drawn"]
+        )
+        outcome = points.reverse_redemption(config, context.member, drawn, occurred_at)
+        state = _next_version(context.member, outcome.state, now)
+        returned = sum(lot.points for lot in outcome.returned)
+        lost = sum(lot.points for lot in outcome.lost)
+        entry = LedgerEntry(
+            seq=state.ledger_seq,
+            kind="reversal",
+            key_name="redemption_id",
+            key=redemption_id,
+            event_type=None,
+            occurred_at=occurred_at,
+            recorded_at=now,
+            points=returned,
+            growth=0,
+            balance_after=state.points_balance,
+            growth_after=state.growth,
+            tier_after=state.tier,
+            lots=outcome.returned,
+            awards=(),
+            config_version=program.version,
+            description=reversal.reason or (f"{lost} points not revived: their lot expired" if lost else None),
+        )
+        response = {
+            "redemption_id": redemption_id,
+            "occurred_at": views.time_text(occurred_at),
+            "points_returned": returned,
+            "returned": views.lots_view(outcome.returned),
+            "points_not_revived": lost,
+            "not_revived": views.lots_view(outcome.lost),
+            "ledger_entry_id": state.ledger_seq,
+            "member": views.snapshot(config, state, now),
+        }
+        return Planned(state, entry, response)
+
+    body = {"redemption_id": redemption_id, **reversal.model_dump(mode="json")}
+    return _member_write(
+        program_id, member_id, "reversal", "redemption_id", redemption_id, body, plan, redemption_id=redemption_id
+    )
 
 
 def member_snapshot(program_id: str, member_id: str, now: datetime) -> dict[str, Any]:

@@ -9,6 +9,7 @@
 | request record   | PROGRAM#{program}#REQUEST#{kind}#{k} | REQUEST            |
 | outbox event     | PROGRAM#{program}#OUTBOX#{shard:02}  | {event id}         |
 | job state        | PROGRAM#{program}                    | JOB#{job}          |
+| completed order  | PROGRAM#{program}#MEMBER#{member}    | ORDER#{order}      |
 
 Ids never contain ``#`` (the API refuses them), so keys cannot collide. Request records sit
 in their own partitions: a client key is unique per program, whichever member it names.
@@ -52,6 +53,10 @@ def outbox_pk(program_id: str, shard: int) -> str:
     return f"PROGRAM#{program_id}#OUTBOX#{shard:02d}"
 
 
+def order_sk(order_id: str) -> str:
+    return f"ORDER#{order_id}"
+
+
 def job_sk(job: str) -> str:
     return f"JOB#{job}"
 
@@ -80,7 +85,7 @@ class _Meta:
 
 def configure(table_name: str, host: str | None = None, region: str | None = None) -> None:
     """Point every model at ``table_name`` (tests and the local runner; Lambda uses the environment)."""
-    for model in (ProgramItem, MemberItem, LedgerItem, RequestItem, OutboxItem, JobStateItem):
+    for model in (ProgramItem, MemberItem, LedgerItem, RequestItem, OutboxItem, JobStateItem, OrderItem):
         model.Meta.table_name = table_name
         model.Meta.host = host
         if region:
@@ -119,6 +124,8 @@ class ProgramItem(_Base):
 class LotAttribute(MapAttribute[str, Any]):
     expires_at = UnicodeAttribute(null=True)
     points = NumberAttribute()
+    available_at = UnicodeAttribute(null=True)  # pending until then (an order's return window)
+    remind_at = ListAttribute(of=UnicodeAttribute, null=True)  # expiry reminders still to send
 
 
 class TierDueIndex(GlobalSecondaryIndex["MemberItem"]):
@@ -154,6 +161,7 @@ class MemberItem(_Base):
     growth = NumberAttribute()
     points_balance = NumberAttribute()
     lots = ListAttribute(of=LotAttribute, default=list)
+    points_debt = NumberAttribute(null=True)  # a refund's negative balance (policy "allow")
     tier = UnicodeAttribute()
     tier_since = UnicodeAttribute(null=True)
     tier_valid_until = UnicodeAttribute(null=True)
@@ -243,3 +251,21 @@ class JobStateItem(_Base):
 
     completed_through = UnicodeAttribute()  # YYYY-MM (UTC month of the due-date index)
     updated_at = UnicodeAttribute()
+
+
+class OrderItem(_Base):
+    """What a completed order earned (written with its earn), and what refunds reversed since."""
+
+    class Meta(_Meta):
+        pass
+
+    event_id = UnicodeAttribute()
+    amount = UnicodeAttribute()  # decimal text
+    points = NumberAttribute()
+    growth = NumberAttribute()
+    lot_expires_at = UnicodeAttribute(null=True)
+    lot_available_at = UnicodeAttribute(null=True)
+    refunded_amount = UnicodeAttribute()
+    refunded_points = NumberAttribute()
+    refunded_growth = NumberAttribute()
+    version = NumberAttribute()

@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from shared.clock import zone
 
 EventType = Literal["order_completed", "login", "review_approved", "photo_review_approved"]
-EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+"""Events the earning rules reward (and that can count as tier activity)."""
+EVENT_TYPES: tuple[str, ...] = (*get_args(EventType), "order_refunded")
+"""Every event type the events route accepts."""
 """Event types the engine understands (``order_refunded`` arrives with the refunds issue)."""
 
 _NOT_IANA_ZONES = frozenset({"localtime", "posixrules", "Factory"})
@@ -70,6 +72,8 @@ class OrderRule(_Strict):
     points_per_unit: NonNegativeDecimal = Decimal(1)
     growth_per_unit: NonNegativeDecimal = Decimal(1)
     growth_coefficients: list[GrowthCoefficient] = []
+    pending_days: Annotated[int, Field(ge=0, le=365)] = 0
+    """Days an order's points stay pending (the return window) before they can be spent."""
 
 
 class LoginRule(_Strict):
@@ -139,6 +143,30 @@ class NeverExpiry(_Strict):
     policy: Literal["never"]
 
 
+class ExpiryReminders(_Strict):
+    """``points.expiring`` goes out once per window per batch (expiry bucket) of points."""
+
+    days_before: Annotated[list[Annotated[int, Field(ge=1, le=366)]], Field(max_length=5)] = [30, 7]
+
+    @field_validator("days_before")
+    @classmethod
+    def _distinct(cls, days: list[int]) -> list[int]:
+        if len(set(days)) != len(days):
+            raise ValueError("reminder windows must be distinct")
+        return sorted(days, reverse=True)
+
+
+class RefundPolicy(_Strict):
+    """What a refund does when the order's points were already spent.
+
+    ``allow``: the rest is taken from other lots and what is still missing becomes a negative
+    balance that later earnings pay back. ``clamp``: the rest is taken from other lots and the
+    balance stops at zero (what is missing is forgiven).
+    """
+
+    negative_balance: Literal["allow", "clamp"] = "clamp"
+
+
 class TierPolicy(_Strict):
     """How the tier job judges a member at each anniversary of a tier with a validity."""
 
@@ -168,6 +196,8 @@ class ProgramConfig(_Strict):
     tiers: Annotated[list[Tier], Field(min_length=1, max_length=20)]
     tier_policy: TierPolicy = TierPolicy()
     expiry: ExpiryPolicy
+    expiry_reminders: ExpiryReminders = ExpiryReminders()
+    refunds: RefundPolicy = RefundPolicy()
     max_points_per_redemption: Annotated[int, Field(ge=1)] = 10_000_000
     member_redemptions: bool = False
     """Whether members may redeem their own points with a member token (back-end systems always may)."""

@@ -6,9 +6,9 @@ caller decides when "now" is (a business time) and persists the result.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import Any
 
@@ -35,10 +35,20 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class PointsLot:
-    """Points sharing one expiry instant (``None``: never expire). Lots merge by expiry."""
+    """Points sharing one expiry instant (``None``: never expire) and one availability.
+
+    Lots merge by (expiry, availability). ``available_at`` holds an order's points pending
+    through its return window; ``remind_at`` are the expiry reminders still to send.
+    """
 
     expires_at: datetime | None
     points: int
+    available_at: datetime | None = None
+    remind_at: tuple[datetime, ...] = field(default=(), compare=False)
+
+    @property
+    def key(self) -> tuple[datetime | None, datetime | None]:
+        return (self.expires_at, self.available_at)
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,10 @@ class MemberState:
     """0 for a member not yet written; each write increments it (optimistic concurrency)."""
     growth: int = 0
     points_balance: int = 0
+    """Sum of the lots minus ``points_debt``: negative only through a refund the policy allows."""
     lots: tuple[PointsLot, ...] = ()
+    points_debt: int = 0
+    """Points a refund took that the member no longer had (policy ``allow``): later earnings pay it."""
     tier: str = ""
     tier_since: datetime | None = None
     tier_valid_until: datetime | None = None
@@ -150,36 +163,95 @@ def lot_expiry(config: ProgramConfig, earned_at: datetime) -> datetime | None:
 
 
 def sort_lots(lots: tuple[PointsLot, ...] | list[PointsLot]) -> tuple[PointsLot, ...]:
-    """Lots soonest-expiring first, never-expiring last."""
-    return tuple(sorted(lots, key=lambda lot: (lot.expires_at is None, lot.expires_at or _EPOCH)))
+    """Lots soonest-expiring first, never-expiring last; available before pending."""
+    return tuple(
+        sorted(
+            lots,
+            key=lambda lot: (lot.expires_at is None, lot.expires_at or _EPOCH, lot.available_at or _EPOCH),
+        )
+    )
 
 
 def add_lot(lots: tuple[PointsLot, ...], lot: PointsLot) -> tuple[PointsLot, ...]:
-    """``lots`` with ``lot`` merged into the lot of the same expiry."""
+    """``lots`` with ``lot`` merged into the lot of the same expiry and availability.
+
+    A merged lot keeps the reminders still due for the points already there: a window already
+    announced for a batch is not announced again because points joined it.
+    """
+    if lot.points <= 0:
+        return sort_lots([existing for existing in lots if existing.points > 0])
     merged = [
-        PointsLot(existing.expires_at, existing.points + lot.points)
-        if existing.expires_at == lot.expires_at
-        else existing
+        replace(existing, points=existing.points + lot.points) if existing.key == lot.key else existing
         for existing in lots
     ]
-    if not any(existing.expires_at == lot.expires_at for existing in lots):
+    if not any(existing.key == lot.key for existing in lots):
         merged.append(lot)
-    return sort_lots(merged)
+    return sort_lots([m for m in merged if m.points > 0])
+
+
+def settle_pending(lots: tuple[PointsLot, ...], at: datetime) -> tuple[PointsLot, ...]:
+    """Lots whose pending period is over at ``at`` become plain available lots (and merge)."""
+    settled: tuple[PointsLot, ...] = ()
+    for lot in lots:
+        if lot.available_at is not None and lot.available_at <= at:
+            lot = replace(lot, available_at=None)
+        settled = add_lot(settled, lot)
+    return settled
 
 
 def is_live(lot: PointsLot, at: datetime) -> bool:
-    """A lot can be spent at ``at`` until its expiry instant (exclusive)."""
+    """A lot holds points at ``at`` until its expiry instant (exclusive)."""
     return lot.points > 0 and (lot.expires_at is None or lot.expires_at > at)
 
 
+def is_available(lot: PointsLot, at: datetime) -> bool:
+    """A live lot can be spent once its pending period (if any) is over."""
+    return is_live(lot, at) and (lot.available_at is None or lot.available_at <= at)
+
+
 def available_points(lots: tuple[PointsLot, ...], at: datetime) -> int:
-    """Points spendable at ``at``: lots past their expiry are excluded even before a sweep."""
-    return sum(lot.points for lot in lots if is_live(lot, at))
+    """Points spendable at ``at``: expired lots are excluded even before a sweep, pending ones too."""
+    return sum(lot.points for lot in lots if is_available(lot, at))
+
+
+def pending_lots(lots: tuple[PointsLot, ...], at: datetime) -> list[PointsLot]:
+    """Live lots still inside their pending period, soonest available first."""
+    pending = [lot for lot in lots if is_live(lot, at) and lot.available_at is not None and lot.available_at > at]
+    return sorted(pending, key=lambda lot: lot.available_at or _EPOCH)
 
 
 def upcoming_expiries(lots: tuple[PointsLot, ...], at: datetime) -> list[PointsLot]:
     """Every live lot that will expire, soonest first (not only the next one)."""
     return [lot for lot in sort_lots(lots) if is_live(lot, at) and lot.expires_at is not None]
+
+
+def reminder_times(config: ProgramConfig, expires_at: datetime | None, after: datetime) -> tuple[datetime, ...]:
+    """When to announce an expiry: each configured window before it, if still ahead of ``after``."""
+    if expires_at is None:
+        return ()
+    times = [expires_at - timedelta(days=days) for days in config.expiry_reminders.days_before]
+    return tuple(sorted(t for t in times if t > after))
+
+
+def next_expiry_action(lots: tuple[PointsLot, ...]) -> datetime | None:
+    """The next instant the expiry sweep has work for these lots: a reminder or an expiry."""
+    moments = [m for lot in lots if lot.points > 0 and lot.expires_at for m in (lot.expires_at, *lot.remind_at)]
+    return min(moments, default=None)
+
+
+def credit(state: MemberState, lot: PointsLot) -> tuple[MemberState, PointsLot]:
+    """Add ``lot`` to the member: a refund's debt is paid first. Returns the lot as added."""
+    repaid = min(state.points_debt, lot.points)
+    added = replace(lot, points=lot.points - repaid)
+    return (
+        replace(
+            state,
+            lots=add_lot(state.lots, added),
+            points_debt=state.points_debt - repaid,
+            points_balance=state.points_balance + lot.points,
+        ),
+        added,
+    )
 
 
 # --- tiers ----------------------------------------------------------------------------
@@ -292,14 +364,27 @@ def apply_event(config: ProgramConfig, state: MemberState, event: BusinessEvent)
 
     points = sum(a.points for a in awards)
     growth = sum(a.growth for a in awards)
-    lot = PointsLot(lot_expiry(config, event.occurred_at), points) if points > 0 else None
+    lot: PointsLot | None = None
+    state = replace(state, lots=settle_pending(state.lots, event.occurred_at))
+    if points > 0:
+        expires_at = lot_expiry(config, event.occurred_at)
+        pending = rule.pending_days if isinstance(rule, OrderRule) else 0
+        lot = PointsLot(
+            expires_at,
+            points,
+            available_at=event.occurred_at + timedelta(days=pending) if pending else None,
+            remind_at=reminder_times(config, expires_at, event.occurred_at),
+        )
+        state, added = credit(state, lot)
+        if added.points < lot.points:
+            repaid = lot.points - added.points
+            awards.append(Award("debt_repayment", 0, 0, f"{repaid} points paid back a refund's negative balance"))
+        lot = added if added.points else None
     new_growth = state.growth + growth
     tier, since, valid_until, change = upgrade_tier(config, state, new_growth, event.occurred_at)
     state = replace(
         state,
         growth=new_growth,
-        points_balance=state.points_balance + points,
-        lots=add_lot(state.lots, lot) if lot else state.lots,
         tier=tier,
         tier_since=since,
         tier_valid_until=valid_until,
@@ -335,15 +420,26 @@ def spend_points(state: MemberState, points: int, at: datetime) -> SpendOutcome:
     available = available_points(state.lots, at)
     if points > available:
         raise InsufficientPoints(points, available)
+    lots, drawn = take_points(settle_pending(state.lots, at), points, lambda lot: is_available(lot, at))
+    new_state = replace(state, lots=lots, points_balance=state.points_balance - points)
+    return SpendOutcome(new_state, drawn)
+
+
+def take_points(
+    lots: tuple[PointsLot, ...], points: int, eligible: Callable[[PointsLot], bool]
+) -> tuple[tuple[PointsLot, ...], tuple[PointsLot, ...]]:
+    """Take up to ``points`` from the ``eligible`` lots, soonest-expiring first.
+
+    Returns (lots left, what was drawn from each lot as ``PointsLot(expires_at, points)``).
+    """
     remaining = points
     drawn: list[PointsLot] = []
     left: list[PointsLot] = []
-    for lot in sort_lots(state.lots):
-        take = min(lot.points, remaining) if is_live(lot, at) else 0
+    for lot in sort_lots(lots):
+        take = min(lot.points, remaining) if remaining and eligible(lot) else 0
         if take:
             drawn.append(PointsLot(lot.expires_at, take))
             remaining -= take
         if lot.points - take:
-            left.append(PointsLot(lot.expires_at, lot.points - take))
-    new_state = replace(state, lots=tuple(left), points_balance=state.points_balance - points)
-    return SpendOutcome(new_state, tuple(drawn))
+            left.append(replace(lot, points=lot.points - take))
+    return tuple(left), tuple(drawn)

@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, PynamoDBException, TransactWriteError
@@ -31,6 +32,7 @@ from shared.models import (
     LedgerItem,
     LotAttribute,
     MemberItem,
+    OrderItem,
     OutboxItem,
     ProgramItem,
     RequestItem,
@@ -38,12 +40,14 @@ from shared.models import (
     job_sk,
     ledger_sk,
     member_pk,
+    order_sk,
     outbox_pk,
     program_pk,
     request_pk,
 )
+from shared.points import OrderRecord
 from shared.program import ProgramConfig
-from shared.rules import MemberState, MonthActivity, PointsLot
+from shared.rules import MemberState, MonthActivity, PointsLot, next_expiry_action
 
 DUE_SHARDS = 16
 """Due-date index partitions are split this many ways so a year-end with a million due members
@@ -87,6 +91,10 @@ class WriteContext:
     program: ProgramVersion | None
     member: MemberState
     previous: StoredResponse | None
+    order: OrderRecord | None = None
+    """The completed order a write names (earn: to refuse a repeat; refund: what to reverse)."""
+    redemption: StoredResponse | None = None
+    """The first response to a redemption (a reversal gives back the lots it drew)."""
 
 
 @dataclass(frozen=True)
@@ -123,11 +131,21 @@ def _text_or_none(moment: datetime | None) -> str | None:
 
 
 def _lot_from_item(lot: LotAttribute) -> PointsLot:
-    return PointsLot(_utc_or_none(lot.expires_at), int(lot.points))
+    return PointsLot(
+        _utc_or_none(lot.expires_at),
+        int(lot.points),
+        available_at=_utc_or_none(lot.available_at),
+        remind_at=tuple(clock.parse_utc(str(text)) for text in lot.remind_at or ()),
+    )
 
 
 def _lot_to_item(lot: PointsLot) -> LotAttribute:
-    return LotAttribute(expires_at=_text_or_none(lot.expires_at), points=lot.points)
+    return LotAttribute(
+        expires_at=_text_or_none(lot.expires_at),
+        points=lot.points,
+        available_at=_text_or_none(lot.available_at),
+        remind_at=[clock.format_utc(moment) for moment in lot.remind_at] or None,
+    )
 
 
 def _raw_map(attribute: Any) -> dict[str, Any]:
@@ -146,6 +164,7 @@ def member_from_item(item: MemberItem, program_id: str) -> MemberState:
         growth=int(item.growth),
         points_balance=int(item.points_balance),
         lots=tuple(_lot_from_item(lot) for lot in item.lots),
+        points_debt=int(item.points_debt or 0),
         tier=item.tier,
         tier_since=_utc_or_none(item.tier_since),
         tier_valid_until=_utc_or_none(item.tier_valid_until),
@@ -184,7 +203,7 @@ def _due_keys(program_id: str, member_id: str, due: datetime | None) -> tuple[st
 
 
 def member_to_item(state: MemberState, config_version: int, at: datetime) -> MemberItem:
-    next_expiry = min((lot.expires_at for lot in state.lots if lot.expires_at and lot.points), default=None)
+    next_expiry = next_expiry_action(state.lots)
     tier_due_pk, tier_due_sk = _due_keys(state.program_id, state.member_id, state.tier_valid_until)
     expiry_due_pk, expiry_due_sk = _due_keys(state.program_id, state.member_id, next_expiry)
     return MemberItem(
@@ -195,6 +214,7 @@ def member_to_item(state: MemberState, config_version: int, at: datetime) -> Mem
         growth=state.growth,
         points_balance=state.points_balance,
         lots=[_lot_to_item(lot) for lot in state.lots],
+        points_debt=state.points_debt or None,
         tier=state.tier,
         tier_since=_text_or_none(state.tier_since),
         tier_valid_until=_text_or_none(state.tier_valid_until),
@@ -300,17 +320,31 @@ def _client() -> Any:
     return MemberItem._get_connection().connection.client
 
 
-def load_write_context(program_id: str, member_id: str, kind: str, key: str) -> WriteContext:
-    """Program config, member snapshot and the client key's record: one strongly consistent BatchGetItem."""
-    keys = {
-        (program_pk(program_id), CONFIG): "program",
-        (member_pk(program_id, member_id), PROFILE): "member",
-        (request_pk(program_id, kind, key), REQUEST): "request",
-    }
-    found = _batch_get(list(keys))
+def load_write_context(
+    program_id: str,
+    member_id: str,
+    kind: str,
+    key: str,
+    order_id: str | None = None,
+    redemption_id: str | None = None,
+) -> WriteContext:
+    """Program config, member snapshot and the client key's record (and the order or redemption
+    the write names): one strongly consistent BatchGetItem."""
+    keys = [
+        (program_pk(program_id), CONFIG),
+        (member_pk(program_id, member_id), PROFILE),
+        (request_pk(program_id, kind, key), REQUEST),
+    ]
+    order_key = (member_pk(program_id, member_id), order_sk(order_id)) if order_id else None
+    redemption_key = (request_pk(program_id, "redemption", redemption_id), REQUEST) if redemption_id else None
+    keys += [k for k in (order_key, redemption_key) if k]
+    found = _batch_get(keys)
     program_raw = found.get((program_pk(program_id), CONFIG))
     member_raw = found.get((member_pk(program_id, member_id), PROFILE))
     request_raw = found.get((request_pk(program_id, kind, key), REQUEST))
+    order_raw = found.get(order_key) if order_key else None
+    redemption_raw = found.get(redemption_key) if redemption_key else None
+    redemption = RequestItem.from_raw_data(redemption_raw) if redemption_raw else None
     return WriteContext(
         program=_program_from_item(program_id, ProgramItem.from_raw_data(program_raw)) if program_raw else None,
         member=(
@@ -319,6 +353,42 @@ def load_write_context(program_id: str, member_id: str, kind: str, key: str) -> 
             else MemberState(program_id, member_id)
         ),
         previous=_stored_from_item(RequestItem.from_raw_data(request_raw)) if request_raw else None,
+        order=_order_from_item(OrderItem.from_raw_data(order_raw)) if order_raw else None,
+        # A redemption id is unique per program: it must be this member's to be reversed here.
+        redemption=_stored_from_item(redemption) if redemption and redemption.member_id == member_id else None,
+    )
+
+
+def _order_from_item(item: OrderItem) -> OrderRecord:
+    return OrderRecord(
+        order_id=item.sk.removeprefix("ORDER#"),
+        event_id=item.event_id,
+        amount=Decimal(item.amount),
+        points=int(item.points),
+        growth=int(item.growth),
+        lot_expires_at=_utc_or_none(item.lot_expires_at),
+        lot_available_at=_utc_or_none(item.lot_available_at),
+        refunded_amount=Decimal(item.refunded_amount),
+        refunded_points=int(item.refunded_points),
+        refunded_growth=int(item.refunded_growth),
+        version=int(item.version),
+    )
+
+
+def _order_to_item(program_id: str, member_id: str, order: OrderRecord) -> OrderItem:
+    return OrderItem(
+        member_pk(program_id, member_id),
+        order_sk(order.order_id),
+        event_id=order.event_id,
+        amount=str(order.amount),
+        points=order.points,
+        growth=order.growth,
+        lot_expires_at=_text_or_none(order.lot_expires_at),
+        lot_available_at=_text_or_none(order.lot_available_at),
+        refunded_amount=str(order.refunded_amount),
+        refunded_points=order.refunded_points,
+        refunded_growth=order.refunded_growth,
+        version=order.version,
     )
 
 
@@ -391,8 +461,10 @@ def commit_write(
     request_hash: str,
     response: StoredResponse,
     config_version: int,
+    order: OrderRecord | None = None,
 ) -> None:
-    """Put the request record, the ledger entry and the member snapshot in one transaction.
+    """Put the request record, the ledger entry and the member snapshot in one transaction
+    (and the order record the write creates or updates, conditioned on its version).
 
     ``state.version`` must be ``expected_version + 1``. Raises :class:`AlreadyApplied` when the
     key was used before, :class:`StaleWrite` when the member changed since it was read.
@@ -418,6 +490,13 @@ def commit_write(
             transaction.save(record, condition=RequestItem.pk.does_not_exist(), return_values="ALL_OLD")
             transaction.save(ledger, condition=LedgerItem.pk.does_not_exist())
             transaction.save(member, condition=member_condition)
+            if order is not None:
+                transaction.save(
+                    _order_to_item(program_id, member_id, order),
+                    condition=(
+                        OrderItem.pk.does_not_exist() if order.version == 1 else OrderItem.version == order.version - 1
+                    ),
+                )
     except TransactWriteError as exc:
         reasons = exc.cancellation_reasons
         if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
@@ -543,9 +622,10 @@ class OutboxEvent:
 def commit_job_write(
     state: MemberState,
     expected_version: int,
-    entry: LedgerEntry,
+    entry: LedgerEntry | None,
     events: list[OutboxEvent],
     config_version: int,
+    at: datetime,
 ) -> None:
     """A job's change to one member: ledger entry, member snapshot and outbox events, one transaction.
 
@@ -553,21 +633,22 @@ def commit_job_write(
     and the job re-reads the member, so nothing the other writer did is lost.
     """
     program_id, member_id = state.program_id, state.member_id
-    ledger = _entry_to_item(program_id, member_id, entry)
-    member = member_to_item(state, config_version, entry.recorded_at)
+    ledger = _entry_to_item(program_id, member_id, entry) if entry is not None else None
+    member = member_to_item(state, config_version, at)
     outbox = [
         OutboxItem(
             outbox_pk(program_id, shard_of(member_id)),
             event.event_id,
             detail_type=event.detail_type,
             detail=json.dumps(event.detail, separators=(",", ":")),
-            created_at=clock.format_utc(entry.recorded_at),
+            created_at=clock.format_utc(at),
         )
         for event in events
     ]
     try:
         with TransactWrite(connection=MemberItem._get_connection().connection) as transaction:
-            transaction.save(ledger, condition=LedgerItem.pk.does_not_exist())
+            if ledger is not None:
+                transaction.save(ledger, condition=LedgerItem.pk.does_not_exist())
             transaction.save(member, condition=MemberItem.version == expected_version)
             for item in outbox:
                 transaction.save(item, condition=OutboxItem.pk.does_not_exist())

@@ -7,7 +7,7 @@ from typing import Any
 
 from shared import clock
 from shared.program import ProgramConfig
-from shared.rules import MemberState, PointsLot, available_points, upcoming_expiries
+from shared.rules import MemberState, PointsLot, available_points, pending_lots, upcoming_expiries
 from shared.store import LedgerEntry, ProgramVersion
 from shared.tiers import outlook
 
@@ -17,13 +17,20 @@ def time_text(moment: datetime | None) -> str | None:
 
 
 def lots_view(lots: tuple[PointsLot, ...] | list[PointsLot]) -> list[dict[str, Any]]:
-    return [{"points": lot.points, "expires_at": time_text(lot.expires_at)} for lot in lots]
+    views = []
+    for lot in lots:
+        view: dict[str, Any] = {"points": lot.points, "expires_at": time_text(lot.expires_at)}
+        if lot.available_at is not None:
+            view["available_at"] = time_text(lot.available_at)
+        views.append(view)
+    return views
 
 
 def snapshot(config: ProgramConfig, state: MemberState, now: datetime) -> dict[str, Any]:
     """The member as a client sees it at ``now``: tier, growth, points and every upcoming expiry."""
     tier = config.tier(state.tier or config.tiers[0].code)
     ahead = outlook(config, state)
+    pending = pending_lots(state.lots, now)
     return {
         "program_id": state.program_id,
         "member_id": state.member_id,
@@ -59,7 +66,11 @@ def snapshot(config: ProgramConfig, state: MemberState, now: datetime) -> dict[s
         "points": {
             "balance": state.points_balance,
             "available": available_points(state.lots, now),
-            "pending": 0,
+            "pending": sum(lot.points for lot in pending),
+            # each pending batch and when it becomes available (the order's return window)
+            "pending_lots": lots_view(pending),
+            # a refund's points the member had already spent (policy "allow"): earnings pay it first
+            "negative_balance": state.points_debt,
             "expiring": lots_view(upcoming_expiries(state.lots, now)),
         },
         "attributes": dict(state.attributes),

@@ -25,7 +25,10 @@ def post_event(
     status, body = report_event(program_id, member_id, event, request_time(app))
     if status == 201:
         metrics.add_metric(name="EventsApplied", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="PointsEarned", unit=MetricUnit.Count, value=body["points_earned"])
+        if "points_reversed" in body:  # order_refunded
+            metrics.add_metric(name="PointsReversed", unit=MetricUnit.Count, value=body["points_reversed"])
+        else:
+            metrics.add_metric(name="PointsEarned", unit=MetricUnit.Count, value=body["points_earned"])
     return json_response(status, body)
 
 

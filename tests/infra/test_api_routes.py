@@ -22,6 +22,7 @@ CONTRACT = {
     ("PUT", "/v1/programs/{program_id}"): "program_admin",
     ("POST", "/v1/programs/{program_id}/members/{member_id}/events"): "earn",
     ("POST", "/v1/programs/{program_id}/members/{member_id}/redemptions"): "redeem",
+    ("POST", "/v1/programs/{program_id}/members/{member_id}/redemptions/{redemption_id}/reversal"): "redeem",
     ("GET", "/v1/programs/{program_id}/members/{member_id}"): "member_reads",
     ("GET", "/v1/programs/{program_id}/members/{member_id}/ledger"): "member_reads",
     ("GET", "/health"): "health",
@@ -34,6 +35,10 @@ SCOPES = {
     ("POST", "/v1/programs/{program_id}/members/{member_id}/redemptions"): [
         "loyalty/redemptions.write",
         "loyalty/member",
+    ],
+    # back ends only: a member never gives itself points back
+    ("POST", "/v1/programs/{program_id}/members/{member_id}/redemptions/{redemption_id}/reversal"): [
+        "loyalty/redemptions.write"
     ],
     ("GET", "/v1/programs/{program_id}/members/{member_id}"): [
         "loyalty/members.read",

@@ -63,10 +63,11 @@ def test_acknowledgments_are_the_known_few_each_with_a_reason(synth: Callable[[s
         assert len(reason) > 30, rule_id
         by_rule[rule_id] = by_rule.get(rule_id, 0) + 1
     expected = {
-        "AwsSolutions-IAM5[Resource::*]": 6,  # the X-Ray statement of each function's default policy
-        "AwsSolutions-L1": 6,  # python3.12, pinned with the layer
-        # the scheduler may invoke the tier job's versions and aliases (<job function arn>:*)
+        "AwsSolutions-IAM5[Resource::*]": 7,  # the X-Ray statement of each function's default policy
+        "AwsSolutions-L1": 7,  # python3.12, pinned with the layer
+        # each job's schedules may invoke its versions and aliases (<job function arn>:*)
         "AwsSolutions-IAM5[Resource::<JobsTierJobFunctionDC6297A6.Arn>:*]": 1,
+        "AwsSolutions-IAM5[Resource::<JobsExpiryJobFunctionEFFA9A5E.Arn>:*]": 1,
         "AwsSolutions-APIG4": 1,  # GET /health, the one open route
         "AwsSolutions-COG2": 1,  # members may enable MFA, are not forced to
     }
@@ -82,9 +83,9 @@ def test_xray_acknowledgment_is_on_the_default_policy_only(dev: Synth) -> None:
     assert paths and all(path.endswith("/Role/DefaultPolicy") for path in paths)
 
 
-def test_scheduler_acknowledgment_is_on_the_scheduler_role_only(dev: Synth) -> None:
-    (path,) = [path for (path, rule) in _acknowledgments(dev) if rule.startswith("AwsSolutions-IAM5[Resource::<")]
-    assert path == "Loyalty-dev/Jobs/TierJobSchedulerRole"
+def test_scheduler_acknowledgments_are_on_the_scheduler_roles_only(dev: Synth) -> None:
+    paths = sorted(path for (path, rule) in _acknowledgments(dev) if rule.startswith("AwsSolutions-IAM5[Resource::<"))
+    assert paths == ["Loyalty-dev/Jobs/ExpiryJobSchedulerRole", "Loyalty-dev/Jobs/TierJobSchedulerRole"]
 
 
 def test_only_the_health_route_is_acknowledged_open(dev: Synth) -> None:

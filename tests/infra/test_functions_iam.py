@@ -32,11 +32,12 @@ TABLE_ACTIONS = {
     "program_admin": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"},
     # reads members and outbox, writes ledger + member + outbox, deletes published outbox events
     "tier_job": WRITE | {"dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+    "expiry_job": WRITE | {"dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
     "health": set(),
 }
-INDEX_ACTIONS = {"tier_job": {("tier_due", "dynamodb:Query")}}
+INDEX_ACTIONS = {"tier_job": {("tier_due", "dynamodb:Query")}, "expiry_job": {("expiry_due", "dynamodb:Query")}}
 """Index-level grants: only the jobs query an index, each only its own."""
-JOBS = {"tier_job"}
+JOBS = {"tier_job", "expiry_job"}
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 
@@ -105,13 +106,14 @@ def test_environment(dev: Synth, prod: Synth) -> None:
         "member_reads": {**common, **auth, "TABLE_NAME": {"Ref": table_id}},
         "program_admin": {**common, **auth, "TABLE_NAME": {"Ref": table_id}},
         "health": common,
-        "tier_job": {
+    }
+    for job in JOBS:
+        expected[job] = {
             **common,
             "TABLE_NAME": {"Ref": table_id},
             "EVENT_BUS_NAME": {"Ref": next(iter(dev.of_type("AWS::Events::EventBus")))},
             "JOB_STOP_MARGIN_MS": "60000",
-        },
-    }
+        }
     for name, fn in _functions(dev).items():
         assert fn["Environment"]["Variables"] == expected[name], name
     for fn in _functions(prod).values():

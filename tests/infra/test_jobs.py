@@ -13,13 +13,22 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.infra
 
 
-def _job_function(synth: Synth) -> tuple[str, dict[str, Any]]:
+def _job_function(synth: Synth, name: str = "tier_job") -> tuple[str, dict[str, Any]]:
     ((logical_id, fn),) = [
         (k, v["Properties"])
         for k, v in synth.of_type("AWS::Lambda::Function").items()
-        if v["Properties"]["Handler"] == "functions.tier_job.handler.handler"
+        if v["Properties"]["Handler"] == f"functions.{name}.handler.handler"
     ]
     return logical_id, fn
+
+
+def _schedule(synth: Synth, function_id: str) -> dict[str, Any]:
+    (schedule,) = [
+        s
+        for s in synth.of_type("AWS::Scheduler::Schedule").values()
+        if s["Properties"]["Target"]["Arn"]["Fn::GetAtt"][0] == function_id
+    ]
+    return schedule
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
@@ -28,11 +37,13 @@ def test_one_bus_per_stage(synth: Any, stage: str) -> None:
     assert bus["Properties"]["Name"] == f"loyalty-{stage}"
 
 
-def test_tier_job_runs_daily_in_the_programs_time_zone(dev: Synth) -> None:
-    function_id, fn = _job_function(dev)
-    (schedule,) = dev.of_type("AWS::Scheduler::Schedule").values()
-    props = schedule["Properties"]
-    assert props["ScheduleExpression"] == "cron(10 0 * * ? *)"
+@pytest.mark.parametrize(
+    ("name", "job", "cron"), [("tier_job", "tier", "cron(10 0 * * ? *)"), ("expiry_job", "expiry", "cron(5 0 * * ? *)")]
+)
+def test_each_job_runs_daily_in_the_programs_time_zone(dev: Synth, name: str, job: str, cron: str) -> None:
+    function_id, fn = _job_function(dev, name)
+    props = _schedule(dev, function_id)["Properties"]
+    assert props["ScheduleExpression"] == cron
     assert props["ScheduleExpressionTimezone"] == "Asia/Shanghai"  # config/programs/default.json
     assert props["FlexibleTimeWindow"] == {"Mode": "OFF"}
     assert props["State"] == "ENABLED"
@@ -42,16 +53,17 @@ def test_tier_job_runs_daily_in_the_programs_time_zone(dev: Synth) -> None:
         "source": "loyalty.scheduler",
         "detail-type": "Scheduled Event",
         "time": "<aws.scheduler.scheduled-time>",
-        "detail": {"job": "tier", "program_id": "default"},
+        "detail": {"job": job, "program_id": "default"},
     }
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 3
     assert fn["Timeout"] == 900
-    assert fn["FunctionName"] == "loyalty-dev-tier-job"
+    assert fn["FunctionName"] == f"loyalty-dev-{name.replace('_', '-')}"
 
 
-def test_scheduler_role_may_only_invoke_the_job(dev: Synth) -> None:
-    function_id, _fn = _job_function(dev)
-    (schedule,) = dev.of_type("AWS::Scheduler::Schedule").values()
+@pytest.mark.parametrize("name", ["tier_job", "expiry_job"])
+def test_scheduler_role_may_only_invoke_the_job(dev: Synth, name: str) -> None:
+    function_id, _fn = _job_function(dev, name)
+    schedule = _schedule(dev, function_id)
     role_id = schedule["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
     role = dev.resources[role_id]["Properties"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
@@ -66,8 +78,9 @@ def test_scheduler_role_may_only_invoke_the_job(dev: Synth) -> None:
     assert statements[0]["Resource"] == [arn, {"Fn::Join": ["", [arn, ":*"]]}]
 
 
-def test_job_publishes_only_to_its_bus_and_invokes_only_itself(dev: Synth) -> None:
-    _function_id, fn = _job_function(dev)
+@pytest.mark.parametrize(("name", "index"), [("tier_job", "tier_due"), ("expiry_job", "expiry_due")])
+def test_job_publishes_only_to_its_bus_and_invokes_only_itself(dev: Synth, name: str, index: str) -> None:
+    _function_id, fn = _job_function(dev, name)
     role = dev.resources[fn["Role"]["Fn::GetAtt"][0]]["Properties"]
     policies = {p["PolicyName"]: p["PolicyDocument"]["Statement"] for p in role["Policies"]}
     (bus_id,) = dev.of_type("AWS::Events::EventBus")
@@ -76,11 +89,11 @@ def test_job_publishes_only_to_its_bus_and_invokes_only_itself(dev: Synth) -> No
     ]
     (invoke,) = policies["Continue"]
     assert invoke["Action"] == "lambda:InvokeFunction"
-    assert invoke["Resource"]["Fn::Join"][1][-1] == ":function:loyalty-dev-tier-job"
+    assert invoke["Resource"]["Fn::Join"][1][-1] == f":function:loyalty-dev-{name.replace('_', '-')}"
     # the due-date index it reads, and no other index
     index_resources = [
         s["Resource"]
         for s in policies["LedgerTable"]
         if isinstance(s["Resource"], dict) and "Fn::Join" in s["Resource"]
     ]
-    assert [r["Fn::Join"][1][1] for r in index_resources] == ["/index/tier_due"]
+    assert [r["Fn::Join"][1][1] for r in index_resources] == [f"/index/{index}"]

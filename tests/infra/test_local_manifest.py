@@ -60,7 +60,7 @@ def test_routes_match_the_template(manifest: dict[str, Any], dev: Synth) -> None
         (r["method"], r["path"], r["function"], r["authorization"], r["authorizer"], tuple(r["scopes"]))
         for r in manifest["routes"]
     }
-    assert len(manifest["routes"]) == len(routes) == 7
+    assert len(manifest["routes"]) == len(routes) == 8
     assert routes == expected
 
 
@@ -105,6 +105,7 @@ def test_functions_match_the_template(manifest: dict[str, Any], dev: Synth) -> N
         "member_reads",
         "program_admin",
         "tier_job",
+        "expiry_job",
         "health",
     }
 
@@ -113,15 +114,18 @@ def test_buses_and_schedules_match_the_template(manifest: dict[str, Any], dev: S
     (bus_id, bus) = next(iter(dev.of_type("AWS::Events::EventBus").items()))
     assert manifest["buses"] == {bus_id: bus["Properties"]["Name"]} == {bus_id: "loyalty-dev"}
     schedules = dev.of_type("AWS::Scheduler::Schedule")
-    assert len(manifest["schedules"]) == len(schedules) == 1
-    (schedule,) = manifest["schedules"]
-    props = schedules[schedule["logical_id"]]["Properties"]
-    assert schedule["expression"] == props["ScheduleExpression"]
-    assert schedule["time_zone"] == props["ScheduleExpressionTimezone"] == "Asia/Shanghai"
-    assert schedule["input"] == json.loads(props["Target"]["Input"])
-    job = manifest["functions"][schedule["function"]]
-    assert job["name"] == "tier_job"
-    assert job["environment"]["EVENT_BUS_NAME"] == {"bus": bus_id}
+    assert len(manifest["schedules"]) == len(schedules) == 2
+    jobs = set()
+    for schedule in manifest["schedules"]:
+        props = schedules[schedule["logical_id"]]["Properties"]
+        assert schedule["expression"] == props["ScheduleExpression"]
+        assert schedule["time_zone"] == props["ScheduleExpressionTimezone"] == "Asia/Shanghai"
+        assert schedule["input"] == json.loads(props["Target"]["Input"])
+        job = manifest["functions"][schedule["function"]]
+        assert job["name"] == f"{schedule['input']['detail']['job']}_job"
+        assert job["environment"]["EVENT_BUS_NAME"] == {"bus": bus_id}
+        jobs.add(job["name"])
+    assert jobs == {"tier_job", "expiry_job"}
 
 
 def test_an_environment_value_local_cannot_resolve_is_an_error() -> None:

@@ -24,6 +24,8 @@ SAMPLES = [
     ("earn_kol_order", 201),
     ("earn_invalid_amount", 422),
     ("redeem_points", 201),
+    ("redeem_reversal", 201),
+    ("earn_order_refunded", 201),
     ("member_snapshot", 200),
     ("member_ledger", 200),
     ("member_snapshot_other_member", 403),  # alice's token on bob's snapshot
@@ -37,7 +39,7 @@ def _function_for(api: Api, route_key: str) -> str:
 
 
 # Scheduled-event samples: the schedule's input from the template, with a scheduled time.
-JOB_SAMPLES = {"tier_job_scheduled": "tier"}
+JOB_SAMPLES = {"tier_job_scheduled": "tier", "expiry_job_scheduled": "expiry"}
 
 
 def test_every_route_and_schedule_has_a_sample_event() -> None:

@@ -16,6 +16,7 @@ EVENTS = "POST /v1/programs/{program_id}/members/{member_id}/events"
 REDEEM = "POST /v1/programs/{program_id}/members/{member_id}/redemptions"
 SNAPSHOT = "GET /v1/programs/{program_id}/members/{member_id}"
 LEDGER = "GET /v1/programs/{program_id}/members/{member_id}/ledger"
+REVERSAL = "POST /v1/programs/{program_id}/members/{member_id}/redemptions/{redemption_id}/reversal"
 
 COGNITO = AuthSettings(
     member_claim="username",
@@ -140,7 +141,7 @@ def test_a_route_without_a_rule_is_refused_whatever_the_token() -> None:
 
 def test_every_route_has_a_rule_and_only_health_is_public() -> None:
     assert {"GET /health"} == auth.PUBLIC_ROUTES
-    assert set(auth.ROUTE_SCOPES) == {PROGRAM, PUT_PROGRAM, EVENTS, REDEEM, SNAPSHOT, LEDGER}
+    assert set(auth.ROUTE_SCOPES) == {PROGRAM, PUT_PROGRAM, EVENTS, REDEEM, REVERSAL, SNAPSHOT, LEDGER}
     assert all(auth.ROUTE_SCOPES.values())
 
 
@@ -223,3 +224,8 @@ def test_refusal_messages_name_no_member() -> None:
         with pytest.raises(Forbidden) as caught:
             authorize(SNAPSHOT, PATH, token, COGNITO)
         assert "alice" not in caught.value.message and "bob" not in caught.value.message
+
+
+def test_a_member_may_not_reverse_its_own_redemption() -> None:
+    path = {"program_id": "default", "member_id": "alice", "redemption_id": "r1"}
+    assert refusal(REVERSAL, member(), path)[0] == 403

@@ -1,0 +1,232 @@
+"""Points after they are earned: refunds, redemption reversals, expiry and its reminders. Pure.
+
+Every function takes the member's state and returns the new state with what it did, so the
+ledger entry can say exactly which lots each change touched; the caller persists both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal, localcontext
+
+from shared import clock
+from shared.errors import RefundExceedsOrder
+from shared.program import ProgramConfig
+from shared.rules import (
+    MemberState,
+    PointsLot,
+    TierChange,
+    add_lot,
+    credit,
+    floor_int,
+    is_live,
+    reminder_times,
+    settle_pending,
+    sort_lots,
+    take_points,
+)
+
+# --- refunds --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """What one completed order earned, and how much of it refunds have reversed so far."""
+
+    order_id: str
+    event_id: str
+    amount: Decimal
+    points: int
+    growth: int
+    lot_expires_at: datetime | None
+    lot_available_at: datetime | None
+    refunded_amount: Decimal = Decimal(0)
+    refunded_points: int = 0
+    refunded_growth: int = 0
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    state: MemberState
+    order: OrderRecord
+    points_reversed: int
+    """Points the refund reversed in all: taken from lots plus any new negative balance."""
+    growth_reversed: int
+    drawn: tuple[PointsLot, ...]
+    """Lots the points came from: the order's own lot first, then soonest-expiring."""
+    debt_added: int
+    forgiven: int
+    """Points the order earned that were already spent and that policy ``clamp`` let go."""
+    tier_change: TierChange | None
+
+
+def _share(total: int, part: Decimal, whole: Decimal) -> int:
+    """floor(total x part / whole), exactly: cumulative, so partial refunds never drift."""
+    if whole == 0:
+        return total
+    with localcontext() as exact:
+        exact.prec = 80
+        return floor_int(Decimal(total) * part / whole)
+
+
+def apply_refund(
+    config: ProgramConfig, state: MemberState, order: OrderRecord, amount: Decimal, at: datetime
+) -> RefundOutcome:
+    """Reverse ``amount`` of ``order``: its points and growth in proportion, from its own lot first.
+
+    Raises :class:`RefundExceedsOrder` when the refunds of the order would exceed its amount.
+    """
+    refunded = order.refunded_amount + amount
+    if refunded > order.amount:
+        raise RefundExceedsOrder(order.order_id, order.amount, order.refunded_amount)
+    points = _share(order.points, refunded, order.amount) - order.refunded_points
+    growth = min(_share(order.growth, refunded, order.amount) - order.refunded_growth, state.growth)
+    lots = settle_pending(state.lots, at)
+
+    def own(lot: PointsLot) -> bool:
+        if not is_live(lot, at) or lot.expires_at != order.lot_expires_at:
+            return False
+        # the order's lot, pending still or settled since
+        return lot.available_at == order.lot_available_at or lot.available_at is None
+
+    # The order's own (pending) lot first, then the settled one of the same expiry.
+    own_first = sorted((lot for lot in lots if own(lot)), key=lambda lot: lot.available_at is None)
+    drawn: list[PointsLot] = []
+    remaining = points
+    for target in own_first:
+        lots, taken = take_points(lots, remaining, _same_key(target))
+        drawn.extend(taken)
+        remaining -= sum(d.points for d in taken)
+    lots, taken = take_points(lots, remaining, lambda lot: is_live(lot, at))
+    drawn.extend(taken)
+    remaining -= sum(d.points for d in taken)
+    debt = remaining if config.refunds.negative_balance == "allow" else 0
+    forgiven = remaining - debt
+    charged = points - forgiven
+    new_growth = state.growth - growth
+    new_state = replace(
+        state,
+        lots=lots,
+        points_debt=state.points_debt + debt,
+        points_balance=state.points_balance - charged,
+        growth=new_growth,
+    )
+    new_state, change = _tier_after_refund(config, new_state, at)
+    new_order = replace(
+        order,
+        refunded_amount=refunded,
+        refunded_points=order.refunded_points + points,
+        refunded_growth=order.refunded_growth + growth,
+        version=order.version + 1,
+    )
+    return RefundOutcome(new_state, new_order, charged, growth, tuple(drawn), debt, forgiven, change)
+
+
+def _same_key(target: PointsLot) -> Callable[[PointsLot], bool]:
+    return lambda lot: lot.key == target.key
+
+
+def _tier_after_refund(
+    config: ProgramConfig, state: MemberState, at: datetime
+) -> tuple[MemberState, TierChange | None]:
+    """A tier whose threshold the remaining growth no longer reaches falls to the tier it does."""
+    current = config.tier(state.tier or config.tiers[0].code)
+    if state.growth >= current.min_growth:
+        return state, None
+    lower = config.tier_for_growth(state.growth)
+    valid_until = clock.add_months_utc(at, lower.validity_months, config.time_zone) if lower.validity_months else None
+    return (
+        replace(
+            state,
+            tier=lower.code,
+            tier_since=at,
+            tier_valid_until=valid_until,
+            tier_period_start=at,
+            tier_period_active=False,
+        ),
+        TierChange(current.code, lower.code, "refund"),
+    )
+
+
+# --- redemption reversal --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReversalOutcome:
+    state: MemberState
+    returned: tuple[PointsLot, ...]
+    """Points given back, to the lot (expiry) each came from."""
+    lost: tuple[PointsLot, ...]
+    """Points whose lot expired since the redemption: not revived."""
+
+
+def reverse_redemption(
+    config: ProgramConfig, state: MemberState, drawn: tuple[PointsLot, ...], at: datetime
+) -> ReversalOutcome:
+    """Give a redemption's points back to the lots they came from; expired lots stay expired."""
+    returned: list[PointsLot] = []
+    lost: list[PointsLot] = []
+    for lot in sort_lots(drawn):
+        if lot.expires_at is not None and lot.expires_at <= at:
+            lost.append(lot)
+            continue
+        state, _added = credit(
+            state, PointsLot(lot.expires_at, lot.points, remind_at=_reminders(config, state, lot, at))
+        )
+        returned.append(lot)
+    return ReversalOutcome(state, tuple(returned), tuple(lost))
+
+
+def _reminders(config: ProgramConfig, state: MemberState, lot: PointsLot, at: datetime) -> tuple[datetime, ...]:
+    # Points rejoining a lot that still exists take its reminders (add_lot keeps them); a lot
+    # that is gone comes back with the reminders still ahead of now.
+    if any(existing.key == lot.key for existing in state.lots):
+        return ()
+    return reminder_times(config, lot.expires_at, at)
+
+
+# --- expiry sweep ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reminder:
+    expires_at: datetime
+    points: int
+    days_before: int
+    """The configured window this reminder announces (the nearest one, when several are due)."""
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    state: MemberState
+    expired: tuple[PointsLot, ...]
+    reminders: tuple[Reminder, ...]
+
+    @property
+    def expired_points(self) -> int:
+        return sum(lot.points for lot in self.expired)
+
+
+def sweep(state: MemberState, now: datetime) -> SweepOutcome | None:
+    """Expire every lot due by ``now`` and collect the reminders due; ``None`` when nothing is."""
+    expired: list[PointsLot] = []
+    reminders: list[Reminder] = []
+    kept: tuple[PointsLot, ...] = ()
+    for lot in settle_pending(state.lots, now):
+        if lot.points > 0 and lot.expires_at is not None and lot.expires_at <= now:
+            expired.append(PointsLot(lot.expires_at, lot.points))
+            continue
+        due = [moment for moment in lot.remind_at if moment <= now]
+        if due and lot.expires_at is not None and lot.points > 0:
+            days = round((lot.expires_at - max(due)).total_seconds() / 86400)
+            reminders.append(Reminder(lot.expires_at, lot.points, days))
+            lot = replace(lot, remind_at=tuple(m for m in lot.remind_at if m > now))
+        kept = add_lot(kept, lot)
+    if not expired and not reminders:
+        return None
+    gone = sum(lot.points for lot in expired)
+    new_state = replace(state, lots=kept, points_balance=state.points_balance - gone)
+    return SweepOutcome(new_state, tuple(expired), tuple(reminders))
