@@ -34,7 +34,6 @@ NOW = datetime(2027, 6, 15, 16, 10, tzinfo=UTC)
 
 def _seed_tier(program: str, size: int, due_percent: float, config_version: int) -> int:
     from shared import store
-    from shared.models import MemberItem
     from shared.rules import MemberState
 
     due = max(1, int(size * due_percent / 100))
@@ -61,6 +60,42 @@ def _seed_tier(program: str, size: int, due_percent: float, config_version: int)
             created_at=since,
         )
         items.append(store.member_to_item(replace(state), config_version, since))
+    _write_all(items)
+    return due
+
+
+def _seed_expiry(program: str, size: int, due_percent: float, config_version: int) -> int:
+    from shared import store
+    from shared.rules import MemberState, PointsLot
+
+    due = max(1, int(size * due_percent / 100))
+    items = []
+    for n in range(size):
+        if n < due:
+            expires = NOW - timedelta(hours=1 + n % 300)  # expired earlier this month
+        elif n % 2:
+            expires = NOW + timedelta(days=40 + n % 300)  # reminders and expiry later on
+        else:
+            expires = NOW + timedelta(hours=1 + n % 300)  # later this month: same partitions...
+        # ...with no reminder left to send (earlier runs sent them), so only the expiry is pending
+        reminders = () if n < due or n % 2 == 0 else (expires - timedelta(days=30), expires - timedelta(days=7))
+        lots = (PointsLot(expires, 100 + n % 50, remind_at=reminders), PointsLot(None, 10))
+        state = MemberState(
+            program_id=program,
+            member_id=f"m{n:07d}",
+            version=1,
+            points_balance=sum(lot.points for lot in lots),
+            lots=lots,
+            tier="bronze",
+            ledger_seq=1,
+        )
+        items.append(store.member_to_item(state, config_version, NOW - timedelta(days=400)))
+    _write_all(items)
+    return due
+
+
+def _write_all(items: list[Any]) -> None:
+    from shared.models import MemberItem
 
     def write(chunk: list[Any]) -> None:
         with MemberItem.batch_write() as batch:
@@ -69,7 +104,6 @@ def _seed_tier(program: str, size: int, due_percent: float, config_version: int)
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(write, [items[i : i + 500] for i in range(0, len(items), 500)]))
-    return due
 
 
 class ReadCounter:
@@ -138,7 +172,10 @@ def run_size(
     }
 
 
-JOBS: dict[str, tuple[str, str]] = {"tier": ("shared.tier_job", "plan_tier_evaluation")}
+JOBS: dict[str, tuple[str, str]] = {
+    "tier": ("shared.tier_job", "plan_tier_evaluation"),
+    "expiry": ("shared.expiry_job", "plan_expiry_sweep"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         from local.engine import prepare
 
         prepare(synth_manifest("dev"), f"http://127.0.0.1:{port}", program_files=[])
-        seeds = {"tier": _seed_tier}
+        seeds = {"tier": _seed_tier, "expiry": _seed_expiry}
         for job in args.jobs.split(","):
             module, attribute = JOBS[job]
             plan = getattr(importlib.import_module(module), attribute)
