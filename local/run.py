@@ -59,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  {route.method:5} http://127.0.0.1:{args.port}{route.path}  -> {route.name}  [{scopes}]", flush=True
             )
+        for schedule in manifest["schedules"]:
+            detail = schedule["input"]["detail"]
+            print(
+                f"  job {detail['job']} ({detail['program_id']}): {schedule['expression']} {schedule['time_zone']}"
+                f" -> `make job JOB={detail['job']} TIME=<RFC 3339>`; events go to .local/events.jsonl",
+                flush=True,
+            )
         if args.auth:
             print("auth ON: send `Authorization: Bearer $(make -s token MEMBER=alice)` (see README)", flush=True)
         else:
