@@ -265,6 +265,8 @@ def _refund(program_id: str, member_id: str, event: OrderRefundedEvent, now: dat
             reason += f"; {outcome.debt_added} points already spent became a negative balance"
         if outcome.forgiven:
             reason += f"; {outcome.forgiven} points already spent were not taken back (balance stops at 0)"
+        if outcome.lapsed:
+            reason += f"; {outcome.lapsed} points had expired with their lot and are not taken again"
         awards = (
             {
                 "rule": "order_refunded",
@@ -303,6 +305,7 @@ def _refund(program_id: str, member_id: str, event: OrderRefundedEvent, now: dat
             "drawn": views.lots_view(outcome.drawn),
             "negative_balance_added": outcome.debt_added,
             "points_forgiven": outcome.forgiven,
+            "points_lapsed": outcome.lapsed,
             "tier_change": {"from": change.old, "to": change.new, "reason": change.reason} if change else None,
             "ledger_entry_id": state.ledger_seq,
             "config_version": program.version,

@@ -60,6 +60,8 @@ class RefundOutcome:
     debt_added: int
     forgiven: int
     """Points the order earned that were already spent and that policy ``clamp`` let go."""
+    lapsed: int
+    """Points of an order whose lot had expired by the refund: gone already, not taken again."""
     tier_change: TierChange | None
 
 
@@ -79,10 +81,17 @@ def apply_refund(
 
     Raises :class:`RefundExceedsOrder` when the refunds of the order would exceed its amount.
     """
+    if amount <= 0:
+        raise ValueError("a refund takes a positive amount")
     refunded = order.refunded_amount + amount
     if refunded > order.amount:
         raise RefundExceedsOrder(order.order_id, order.amount, order.refunded_amount)
     points = _share(order.points, refunded, order.amount) - order.refunded_points
+    lapsed = 0
+    if order.lot_expires_at is not None and order.lot_expires_at <= at:
+        # The order's points expired (or were spent before they would have): nothing of
+        # theirs is left to take back, and the member's other points are not charged for them.
+        points, lapsed = 0, points
     growth = min(_share(order.growth, refunded, order.amount) - order.refunded_growth, state.growth)
     lots = settle_pending(state.lots, at)
 
@@ -118,11 +127,11 @@ def apply_refund(
     new_order = replace(
         order,
         refunded_amount=refunded,
-        refunded_points=order.refunded_points + points,
+        refunded_points=order.refunded_points + points + lapsed,
         refunded_growth=order.refunded_growth + growth,
         version=order.version + 1,
     )
-    return RefundOutcome(new_state, new_order, charged, growth, tuple(drawn), debt, forgiven, change)
+    return RefundOutcome(new_state, new_order, charged, growth, tuple(drawn), debt, forgiven, lapsed, change)
 
 
 def _same_key(target: PointsLot) -> Callable[[PointsLot], bool]:

@@ -226,11 +226,15 @@ def upcoming_expiries(lots: tuple[PointsLot, ...], at: datetime) -> list[PointsL
 
 
 def reminder_times(config: ProgramConfig, expires_at: datetime | None, after: datetime) -> tuple[datetime, ...]:
-    """When to announce an expiry: each configured window before it, if still ahead of ``after``."""
-    if expires_at is None:
+    """When to announce an expiry: each configured window before it that is still ahead of
+    ``after``; points arriving inside the nearest window already (e.g. 3 days before their
+    expiry, windows 30 and 7) are announced at once, at ``after``, with the days they have left."""
+    if expires_at is None or expires_at <= after:
         return ()
     times = [expires_at - timedelta(days=days) for days in config.expiry_reminders.days_before]
-    return tuple(sorted(t for t in times if t > after))
+    ahead = sorted(t for t in times if t > after)
+    inside_a_window = len(ahead) < len(times)
+    return (after,) if inside_a_window and not ahead else tuple(ahead)
 
 
 def next_expiry_action(lots: tuple[PointsLot, ...]) -> datetime | None:
