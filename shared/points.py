@@ -21,6 +21,7 @@ from shared.rules import (
     add_lot,
     credit,
     floor_int,
+    is_available,
     is_live,
     reminder_times,
     settle_pending,
@@ -109,9 +110,11 @@ def apply_refund(
         lots, taken = take_points(lots, remaining, _same_key(target))
         drawn.extend(taken)
         remaining -= sum(d.points for d in taken)
-    lots, taken = take_points(lots, remaining, lambda lot: is_live(lot, at))
-    drawn.extend(taken)
-    remaining -= sum(d.points for d in taken)
+    # Then other lots, soonest-expiring first: spendable ones before other orders' pending ones.
+    for eligible in (lambda lot: is_available(lot, at), lambda lot: is_live(lot, at)):
+        lots, taken = take_points(lots, remaining, eligible)
+        drawn.extend(taken)
+        remaining -= sum(d.points for d in taken)
     debt = remaining if config.refunds.negative_balance == "allow" else 0
     forgiven = remaining - debt
     charged = points - forgiven

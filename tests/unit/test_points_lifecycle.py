@@ -924,3 +924,31 @@ def test_a_lot_earned_3_days_before_expiry_is_announced_once_at_once(make_config
     assert outcome is not None
     assert outcome.reminders == (Reminder(expiry, 100, 3),)
     assert sweep(outcome.state, earned + timedelta(hours=2)) is None
+
+
+def test_a_refunds_remainder_takes_spendable_points_before_another_orders_pending_ones(
+    make_config: ConfigFactory,
+) -> None:
+    # Given (rolling 100 days, 7-day pending, reviews earn 40 points): order B spent in full,
+    # order C pending (expires sooner) and a review's 40 spendable points (expire later)
+    def edit(raw: dict[str, Any]) -> None:
+        raw["earning_rules"][0]["pending_days"] = 7
+        raw["earning_rules"][2]["points"] = 40
+
+    config = make_config(edit=edit, expiry={"policy": "rolling_days", "days": 100})
+    state, order_b = earn(config, new_member(), T0, "100")
+    state = spend_points(state, 100, T0 + timedelta(days=8)).state
+    state, _c = earn(config, state, T0 + timedelta(days=9), "30")  # pending until day 16
+    review = BusinessEvent(
+        "rv-1", "review_approved", T0 + timedelta(days=10), {"item_id": "i", "item_price": Decimal(50)}
+    )
+    state = check(apply_event(config, state, review).state)
+    pending_c, spendable = sorted(state.lots, key=lambda lot: lot.available_at is None)
+    assert pending_c.expires_at is not None and spendable.expires_at is not None
+    assert pending_c.expires_at < spendable.expires_at and pending_c.available_at is not None
+    # When B (its own lot is empty) is refunded in full at day 11
+    outcome = apply_refund(config, state, order_b, Decimal("100"), T0 + timedelta(days=11))
+    # Then the review's spendable 40 go first, C's pending 30 only after them, the rest forgiven
+    assert outcome.drawn == (PointsLot(spendable.expires_at, 40), PointsLot(pending_c.expires_at, 30))
+    assert outcome.forgiven == 30
+    assert check(outcome.state).lots == ()
