@@ -43,8 +43,9 @@ class BadScheduledEvent(ValueError):
     pass
 
 
-def parse_scheduled_event(event: dict[str, Any]) -> tuple[datetime, str, int, tuple[str, int] | None]:
-    """(now, program id, continuation number, resume point) of a scheduled event; a clear error otherwise."""
+def parse_scheduled_event(event: dict[str, Any]) -> tuple[datetime, str, int, tuple[str, int] | None, bool]:
+    """(now, program id, continuation number, resume point, hold progress) of a scheduled event;
+    a clear error otherwise."""
     if not isinstance(event, dict):
         raise BadScheduledEvent("the event must be a JSON object")
     try:
@@ -62,11 +63,14 @@ def parse_scheduled_event(event: dict[str, Any]) -> tuple[datetime, str, int, tu
         raise BadScheduledEvent("detail.continuation: must be a non-negative integer")
     resume = detail.get("resume")
     if resume is None:
-        return now, program_id, continuation, None
+        return now, program_id, continuation, None, False
     month, shard = (resume.get("month"), resume.get("shard")) if isinstance(resume, dict) else (None, None)
     if not isinstance(month, str) or not re.fullmatch(r"\d{4}-\d{2}", month) or not isinstance(shard, int):
         raise BadScheduledEvent("detail.resume: must be {month: YYYY-MM, shard: int}")
-    return now, program_id, continuation, (month, shard)
+    hold = detail.get("hold_progress", False)
+    if not isinstance(hold, bool):
+        raise BadScheduledEvent("detail.hold_progress: must be true or false")
+    return now, program_id, continuation, (month, shard), hold
 
 
 def _invoke_self(event: dict[str, Any], context: Any) -> None:
@@ -85,7 +89,7 @@ continuer: Callable[[dict[str, Any], Any], None] = _invoke_self
 
 
 def handle(job: str, plan: Plan, event: dict[str, Any], context: Any) -> dict[str, Any]:
-    now, program_id, continuation, resume = parse_scheduled_event(event)
+    now, program_id, continuation, resume, hold = parse_scheduled_event(event)
     margin_ms = _setting("JOB_STOP_MARGIN_MS", 60_000)
     report = run_due_job(
         job,
@@ -96,6 +100,7 @@ def handle(job: str, plan: Plan, event: dict[str, Any], context: Any) -> dict[st
         should_stop=lambda: context.get_remaining_time_in_millis() < margin_ms,
         page_size=_setting("JOB_PAGE_SIZE", 100),
         resume=resume,
+        hold_progress=hold,
     )
     result = report.as_dict() | {"continuation": continuation}
     logger.info(json.dumps({"message": "job run", **result}))
@@ -103,6 +108,12 @@ def handle(job: str, plan: Plan, event: dict[str, Any], context: Any) -> dict[st
         if continuation >= MAX_CONTINUATIONS:
             logger.error(json.dumps({"message": "continuation limit reached; the next schedule resumes", **result}))
         else:
-            detail = {**event["detail"], "continuation": continuation + 1, "resume": result["resume"]}
+            detail = {
+                **event["detail"],
+                "continuation": continuation + 1,
+                "resume": result["resume"],
+                # failures earlier in this run keep every month open for the next run to retry
+                "hold_progress": hold or report.failed > 0,
+            }
             continuer({**event, "detail": detail}, context)
     return result

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared import clock, store
@@ -36,9 +36,10 @@ from shared.store import LedgerEntry, OutboxEvent, ProgramVersion, StaleWrite
 
 logger = logging.getLogger(__name__)
 
-FIRST_RUN_LOOKBACK_MONTHS = 13
-"""A program's first run looks this far back for due members (a job enabled late, imported
-history): 16 queries a month, each empty one cheap."""
+COMPLETION_GRACE = timedelta(days=1)
+"""A month counts as complete only this long after it ends: a write made at its very end (due
+keys go to the month of the due time or of the write, whichever is later) has reached the
+eventually consistent index by then, and no run still in flight writes into it."""
 PAGE_SIZE = 100
 WORKERS = 8
 MEMBER_RETRY_SECONDS = 5.0
@@ -98,8 +99,13 @@ def run_due_job(
     page_size: int = PAGE_SIZE,
     workers: int = WORKERS,
     resume: tuple[str, int] | None = None,
+    hold_progress: bool = False,
 ) -> JobReport:
-    """One run (or continuation, from ``resume`` = (month, shard) where the last one stopped)."""
+    """One run (or continuation, from ``resume`` = (month, shard) where the last one stopped).
+
+    ``hold_progress``: an earlier part of this run had failures; record no month as complete,
+    so the next run retries them (the report's ``failed`` tells a continuation to pass it on).
+    """
     report = JobReport(job, program_id, now)
     program = store.get_program(program_id)
     if program is None:
@@ -107,14 +113,20 @@ def run_due_job(
     _drain(program_id, publisher, now, report)
 
     current = store.due_month(now)
+    completable = store.due_month(now - COMPLETION_GRACE)  # months before this one may be marked done
     last_done = store.job_completed_through(program_id, job)
-    month = _next_month(last_done) if last_done else _add_months(current, -FIRST_RUN_LOOKBACK_MONTHS)
+    if last_done:
+        month = _next_month(last_done)
+    else:
+        # No member write is older than the program, and due keys never go to a month before
+        # their write: the program's first month is where the first run starts.
+        created = store.program_created_at(program_id) or now
+        month = store.due_month(min(created, now))
     first_shard = 0
     if resume is not None and resume[0] >= month:
         month, first_shard = resume
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{job}-job") as pool:
         while month <= current:
-            failures_before = report.failed
             for shard in range(first_shard, store.DUE_SHARDS):
                 start: dict[str, Any] | None = None
                 while True:
@@ -134,7 +146,8 @@ def run_due_job(
                         break
             report.months.append(month)
             # The current month is never complete: members due later in it belong to later runs.
-            if month < current and report.failed == failures_before:
+            # After a failure nothing more is marked complete: the failed members must be re-read.
+            if month < completable and not hold_progress and report.failed == 0:
                 store.save_job_progress(program_id, job, month, now)
             month = _next_month(month)
             first_shard = 0
@@ -161,7 +174,7 @@ def _process_page(
 ) -> None:
     report.due_seen += len(member_ids)
     members = store.load_members(program.program_id, member_ids)
-    outcomes = pool.map(lambda m: _process_member(program, m, members.get(m), now, plan), member_ids)
+    outcomes = pool.map(lambda m: _process_member(report.job, program, m, members.get(m), now, plan), member_ids)
     for outcome, retries in outcomes:
         report.retries += retries
         if outcome == "changed":
@@ -173,7 +186,7 @@ def _process_page(
 
 
 def _process_member(
-    program: ProgramVersion, member_id: str, state: MemberState | None, now: datetime, plan: Plan
+    job: str, program: ProgramVersion, member_id: str, state: MemberState | None, now: datetime, plan: Plan
 ) -> tuple[str, int]:
     deadline = time.monotonic() + MEMBER_RETRY_SECONDS
     retries = 0
@@ -185,7 +198,7 @@ def _process_member(
             if write is None:
                 return "skipped", retries  # not due (already done by an earlier or concurrent run)
             try:
-                store.commit_job_write(write.state, state.version, write.entry, write.events, program.version, now)
+                store.commit_job_write(job, write.state, state.version, write.entry, write.events, program.version, now)
                 return "changed", retries
             except StaleWrite:
                 if time.monotonic() >= deadline:
@@ -205,7 +218,7 @@ def _drain(
 ) -> None:
     for shard in range(store.DUE_SHARDS) if shards is None else shards:
         while True:
-            pending = store.pending_events(program_id, shard, 100)
+            pending = store.pending_events(program_id, report.job, shard, 100)
             if not pending:
                 break
             published = publisher.publish(pending, now)

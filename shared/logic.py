@@ -41,6 +41,7 @@ from shared.points import OrderRecord, apply_refund
 from shared.program import OrderRule, ProgramConfig
 from shared.rules import Award, BusinessEvent, MemberState, PointsLot, apply_event, lot_expiry, spend_points
 from shared.store import AlreadyApplied, LedgerEntry, ProgramVersion, StaleWrite, StoredResponse
+from shared.tiers import evaluate_tier
 
 WRITE_BUDGET_SECONDS = 6.0
 """How long a write keeps retrying lost races before answering 503 BUSY: well inside the
@@ -94,6 +95,8 @@ class Planned:
     response: dict[str, Any]
     order: OrderRecord | None = None
     """The order record the write creates (completed order) or updates (refund)."""
+    events: tuple[store.OutboxEvent, ...] = ()
+    """Events for the bus, written to the outbox in the same transaction."""
 
 
 Plan = Callable[[store.WriteContext, ProgramVersion], Planned]
@@ -139,6 +142,7 @@ def _member_write(
                 stored,
                 context.program.version,
                 planned.order,
+                list(planned.events),
             )
         except AlreadyApplied as applied:
             return _replay(applied.stored, request_hash, key_name, key, attempt_id)
@@ -174,9 +178,10 @@ def report_event(program_id: str, member_id: str, event: EventIn, now: datetime)
         business_event = BusinessEvent(
             event.event_id, event.type, event.occurred_at, event_attributes(event), event.member_attributes
         )
-        outcome = apply_event(config, context.member, business_event)
+        member, anniversaries, deducted, events = _anniversaries_before(program, context.member, event.occurred_at)
+        outcome = apply_event(config, member, business_event)
         state = _next_version(context.member, outcome.state, now)
-        awards = tuple(
+        awards = anniversaries + tuple(
             {"rule": a.rule, "points": a.points, "growth": a.growth, "reason": a.reason} for a in outcome.awards
         )
         entry = LedgerEntry(
@@ -188,7 +193,7 @@ def report_event(program_id: str, member_id: str, event: EventIn, now: datetime)
             occurred_at=event.occurred_at,
             recorded_at=now,
             points=outcome.points,
-            growth=outcome.growth,
+            growth=outcome.growth - deducted,
             balance_after=state.points_balance,
             growth_after=state.growth,
             tier_after=state.tier,
@@ -210,12 +215,64 @@ def report_event(program_id: str, member_id: str, event: EventIn, now: datetime)
             "config_version": program.version,
             "member": views.snapshot(config, state, now),
         }
+        if deducted or anniversaries:
+            response["anniversary_growth_deducted"] = deducted
         order = _order_record(config, event, outcome.awards) if isinstance(event, OrderCompletedEvent) else None
-        return Planned(state, entry, response, order)
+        return Planned(state, entry, response, order, _with_seq(events, program.program_id, state))
 
     body = event.model_dump(mode="json")
     order_id = event.attributes.order_id if isinstance(event, OrderCompletedEvent) else None
     return _member_write(program_id, member_id, "event", "event_id", event.event_id, body, plan, order_id=order_id)
+
+
+def _anniversaries_before(
+    program: ProgramVersion, member: MemberState, at: datetime
+) -> tuple[MemberState, tuple[dict[str, Any], ...], int, list[tuple[str, str, str]]]:
+    """Tier anniversaries due by an event's business time, applied before the event, so the
+    result does not depend on whether the daily tier job ran first. Returns the member after
+    them, their awards for the ledger entry, the growth deducted and the tier changes."""
+    evaluation = evaluate_tier(program.config, member, at) if member.exists else None
+    if evaluation is None:
+        return member, (), 0, []
+    awards = tuple(
+        {
+            "rule": "anniversary",
+            "points": 0,
+            "growth": -step.deducted,
+            "reason": f"{clock.format_utc(step.at)}: {step.tier_before} -> {step.tier_after} ({step.reason})",
+        }
+        for step in evaluation.steps
+    )
+    change = evaluation.change
+    changes = [(change.old, change.new, change.reason)] if change else []
+    return evaluation.state, awards, evaluation.deducted, changes
+
+
+def _with_seq(
+    changes: list[tuple[str, str, str]], program_id: str, state: MemberState
+) -> tuple[store.OutboxEvent, ...]:
+    """``tier.changed`` events for anniversaries an earn applied, published by the tier job's drain."""
+    events = []
+    for old, new, reason in changes:
+        event_id = f"tier.changed:{program_id}:{state.member_id}:{state.ledger_seq}"
+        events.append(
+            store.OutboxEvent(
+                event_id,
+                "tier.changed",
+                {
+                    "event_id": event_id,
+                    "program_id": program_id,
+                    "member_id": state.member_id,
+                    "old_tier": old,
+                    "new_tier": new,
+                    "reason": reason,
+                    "growth_after": state.growth,
+                    "valid_until": views.time_text(state.tier_valid_until),
+                    "ledger_entry_id": state.ledger_seq,
+                },
+            )
+        )
+    return tuple(events)
 
 
 def _order_record(config: ProgramConfig, event: OrderCompletedEvent, awards: tuple[Award, ...]) -> OrderRecord:
@@ -258,7 +315,7 @@ def _refund(program_id: str, member_id: str, event: OrderRefundedEvent, now: dat
                 raise ValidationFailed.field(
                     "attributes.refund_amount", f"is more than the order's amount {order.amount}"
                 )
-        outcome = apply_refund(config, context.member, order, amount, event.occurred_at)
+        outcome = apply_refund(config, context.member, order, amount, event.occurred_at, now)
         state = _next_version(context.member, outcome.state, now)
         reason = f"order {order.order_id}: {amount} of {order.amount} refunded"
         if outcome.debt_added:
@@ -391,11 +448,17 @@ def reverse_redemption(
         redemption = context.redemption
         if redemption is None or redemption.status != 201:
             raise RedemptionNotFound(redemption_id)
+        redeemed_at = clock.parse_utc(redemption.body["occurred_at"])
+        if occurred_at < redeemed_at:
+            raise ValidationFailed.field(
+                "occurred_at", f"is before the redemption it reverses ({views.time_text(redeemed_at)})"
+            )
         drawn = tuple(
             PointsLot(clock.parse_utc(lot["expires_at"]) if lot["expires_at"] else None, int(lot["points"]))
             for lot in redemption.body["drawn"]
         )
-        outcome = points.reverse_redemption(config, context.member, drawn, occurred_at)
+        # A lot that has expired by now is gone (the sweep may have removed it): never revived.
+        outcome = points.reverse_redemption(config, context.member, drawn, max(occurred_at, now))
         state = _next_version(context.member, outcome.state, now)
         returned = sum(lot.points for lot in outcome.returned)
         lost = sum(lot.points for lot in outcome.lost)
@@ -430,8 +493,11 @@ def reverse_redemption(
         return Planned(state, entry, response)
 
     body = {"redemption_id": redemption_id, **reversal.model_dump(mode="json")}
+    # Keyed by member and redemption: a request naming another member's redemption is a 404
+    # (no such redemption here), not a replay of the owner's reversal.
+    key = f"{member_id}#{redemption_id}"
     return _member_write(
-        program_id, member_id, "reversal", "redemption_id", redemption_id, body, plan, redemption_id=redemption_id
+        program_id, member_id, "reversal", "redemption_id", key, body, plan, redemption_id=redemption_id
     )
 
 

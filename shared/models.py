@@ -7,7 +7,7 @@
 | member snapshot  | PROGRAM#{program}#MEMBER#{member}    | PROFILE            |
 | ledger entry     | PROGRAM#{program}#MEMBER#{member}    | LEDGER#{seq:012}   |
 | request record   | PROGRAM#{program}#REQUEST#{kind}#{k} | REQUEST            |
-| outbox event     | PROGRAM#{program}#OUTBOX#{shard:02}  | {event id}         |
+| outbox event     | PROGRAM#{program}#OUTBOX#{job}#{sh}  | {event id}         |
 | job state        | PROGRAM#{program}                    | JOB#{job}          |
 | completed order  | PROGRAM#{program}#MEMBER#{member}    | ORDER#{order}      |
 
@@ -49,8 +49,9 @@ def request_pk(program_id: str, kind: str, key: str) -> str:
     return f"PROGRAM#{program_id}#REQUEST#{kind}#{key}"
 
 
-def outbox_pk(program_id: str, shard: int) -> str:
-    return f"PROGRAM#{program_id}#OUTBOX#{shard:02d}"
+def outbox_pk(program_id: str, job: str, shard: int) -> str:
+    """Each job drains only its own outbox: two jobs never publish the same event."""
+    return f"PROGRAM#{program_id}#OUTBOX#{job}#{shard:02d}"
 
 
 def order_sk(order_id: str) -> str:

@@ -76,12 +76,22 @@ def _share(total: int, part: Decimal, whole: Decimal) -> int:
 
 
 def apply_refund(
-    config: ProgramConfig, state: MemberState, order: OrderRecord, amount: Decimal, at: datetime
+    config: ProgramConfig,
+    state: MemberState,
+    order: OrderRecord,
+    amount: Decimal,
+    at: datetime,
+    now: datetime | None = None,
 ) -> RefundOutcome:
     """Reverse ``amount`` of ``order``: its points and growth in proportion, from its own lot first.
 
+    ``at`` is the refund's business time (a tier it drops starts then); ``now`` the time the state
+    is as of: lots expired by either are gone (the sweep may have removed them already), so an
+    order whose lot expired is not charged again from other lots.
     Raises :class:`RefundExceedsOrder` when the refunds of the order would exceed its amount.
     """
+    tier_time = at
+    at = max(at, now) if now is not None else at
     if amount <= 0:
         raise ValueError("a refund takes a positive amount")
     refunded = order.refunded_amount + amount
@@ -126,7 +136,7 @@ def apply_refund(
         points_balance=state.points_balance - charged,
         growth=new_growth,
     )
-    new_state, change = _tier_after_refund(config, new_state, at)
+    new_state, change = _tier_after_refund(config, new_state, tier_time)
     new_order = replace(
         order,
         refunded_amount=refunded,

@@ -272,6 +272,10 @@ def upgrade_tier(
     reached = config.tier_for_growth(growth)
     if state.tier and config.tier_rank(reached.code) <= config.tier_rank(current):
         return current, state.tier_since, state.tier_valid_until, None
+    # A backdated event never starts a tier before the current period (an anniversary already
+    # evaluated): its validity would end in the past and be deducted twice in one year.
+    if state.tier_period_start is not None and at < state.tier_period_start:
+        at = state.tier_period_start
     valid_until = (
         clock.add_months_utc(at, reached.validity_months, config.time_zone) if reached.validity_months else None
     )

@@ -196,16 +196,22 @@ def due_partition(program_id: str, month: str, shard: int) -> str:
     return f"{program_id}#{month}#{shard:02d}"
 
 
-def _due_keys(program_id: str, member_id: str, due: datetime | None) -> tuple[str | None, str | None]:
+def _due_keys(
+    program_id: str, member_id: str, due: datetime | None, written_at: datetime
+) -> tuple[str | None, str | None]:
+    """The due-date index keys: partition by the month of the due time or of the write, whichever
+    is later, so a due time already in the past (imported history, a backdated event) lands in a
+    month the jobs still walk; the range key keeps the real due time."""
     if due is None:
         return None, None
-    return due_partition(program_id, due_month(due), shard_of(member_id)), f"{clock.format_utc(due)}#{member_id}"
+    month = due_month(max(due, written_at))
+    return due_partition(program_id, month, shard_of(member_id)), f"{clock.format_utc(due)}#{member_id}"
 
 
 def member_to_item(state: MemberState, config_version: int, at: datetime) -> MemberItem:
     next_expiry = next_expiry_action(state.lots)
-    tier_due_pk, tier_due_sk = _due_keys(state.program_id, state.member_id, state.tier_valid_until)
-    expiry_due_pk, expiry_due_sk = _due_keys(state.program_id, state.member_id, next_expiry)
+    tier_due_pk, tier_due_sk = _due_keys(state.program_id, state.member_id, state.tier_valid_until, at)
+    expiry_due_pk, expiry_due_sk = _due_keys(state.program_id, state.member_id, next_expiry, at)
     return MemberItem(
         member_pk(state.program_id, state.member_id),
         PROFILE,
@@ -439,6 +445,17 @@ def list_ledger(program_id: str, member_id: str, before_seq: int | None, limit: 
         raise _translate(exc) from exc
 
 
+def program_created_at(program_id: str) -> datetime | None:
+    """When the program's first version was stored (one GetItem): no member write is older."""
+    try:
+        item = ProgramItem.get(program_pk(program_id), config_version_sk(1), consistent_read=True)
+    except ProgramItem.DoesNotExist:
+        return None
+    except PynamoDBException as exc:
+        raise _translate(exc) from exc
+    return clock.parse_utc(item.updated_at)
+
+
 def get_program(program_id: str) -> ProgramVersion | None:
     """The program's current config (one GetItem), or ``None``."""
     try:
@@ -462,9 +479,11 @@ def commit_write(
     response: StoredResponse,
     config_version: int,
     order: OrderRecord | None = None,
+    events: list[OutboxEvent] | None = None,
 ) -> None:
     """Put the request record, the ledger entry and the member snapshot in one transaction
-    (and the order record the write creates or updates, conditioned on its version).
+    (and the order record the write creates or updates, conditioned on its version, and any
+    events for the bus, into the tier job's outbox).
 
     ``state.version`` must be ``expected_version + 1``. Raises :class:`AlreadyApplied` when the
     key was used before, :class:`StaleWrite` when the member changed since it was read.
@@ -497,6 +516,8 @@ def commit_write(
                         OrderItem.pk.does_not_exist() if order.version == 1 else OrderItem.version == order.version - 1
                     ),
                 )
+            for item in _outbox_items("tier", state, events or [], entry.recorded_at):
+                transaction.save(item, condition=OutboxItem.pk.does_not_exist())
     except TransactWriteError as exc:
         reasons = exc.cancellation_reasons
         if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
@@ -619,7 +640,21 @@ class OutboxEvent:
     detail: dict[str, Any]
 
 
+def _outbox_items(job: str, state: MemberState, events: list[OutboxEvent], at: datetime) -> list[OutboxItem]:
+    return [
+        OutboxItem(
+            outbox_pk(state.program_id, job, shard_of(state.member_id)),
+            event.event_id,
+            detail_type=event.detail_type,
+            detail=json.dumps(event.detail, separators=(",", ":")),
+            created_at=clock.format_utc(at),
+        )
+        for event in events
+    ]
+
+
 def commit_job_write(
+    job: str,
     state: MemberState,
     expected_version: int,
     entry: LedgerEntry | None,
@@ -635,16 +670,7 @@ def commit_job_write(
     program_id, member_id = state.program_id, state.member_id
     ledger = _entry_to_item(program_id, member_id, entry) if entry is not None else None
     member = member_to_item(state, config_version, at)
-    outbox = [
-        OutboxItem(
-            outbox_pk(program_id, shard_of(member_id)),
-            event.event_id,
-            detail_type=event.detail_type,
-            detail=json.dumps(event.detail, separators=(",", ":")),
-            created_at=clock.format_utc(at),
-        )
-        for event in events
-    ]
+    outbox = _outbox_items(job, state, events, at)
     try:
         with TransactWrite(connection=MemberItem._get_connection().connection) as transaction:
             if ledger is not None:
@@ -669,10 +695,11 @@ class PendingEvent:
     detail: dict[str, Any]
 
 
-def pending_events(program_id: str, shard: int, limit: int) -> list[PendingEvent]:
-    """Up to ``limit`` unpublished events of one outbox shard, oldest id first (one Query)."""
+def pending_events(program_id: str, job: str, shard: int, limit: int) -> list[PendingEvent]:
+    """Up to ``limit`` unpublished events of one job's outbox shard, in id order (one Query)."""
     try:
-        items = OutboxItem.query(outbox_pk(program_id, shard), limit=limit, page_size=limit, consistent_read=True)
+        query = OutboxItem.query(outbox_pk(program_id, job, shard), limit=limit, page_size=limit, consistent_read=True)
+        items = list(query)
         return [PendingEvent(item.pk, item.sk, item.detail_type, json.loads(item.detail)) for item in items]
     except PynamoDBException as exc:
         raise _translate(exc) from exc

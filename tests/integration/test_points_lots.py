@@ -350,3 +350,51 @@ def test_concurrent_reversals_of_one_redemption_apply_once(api: Api) -> None:
     assert sorted(status for status, _ in replies) == [200] * 7 + [201]
     body = assert_ledger_matches(api, program, "rc")
     assert body["points"]["balance"] == 100
+
+
+def test_imported_history_whose_lot_already_expired_is_swept_by_the_next_run(api: Api, tmp_path: Path) -> None:
+    # Given a program whose sweep has completed every month before February 2027
+    program = new_program(api)
+    with events_to(tmp_path / "events.jsonl"):
+        run(api, "expiry", program, "2027-02-03T00:05:00+08:00")
+        # When an order from December 2024 is imported on Feb 5 (its points expired at the end of 2025)
+        imported = api.event(
+            "imp", order("old", "100", at="2024-12-16T02:00:00Z"), program=program, at=at("2027-02-05T00:00:00Z")
+        )
+        assert imported.status == 201, imported.body
+        earn(api, program, "imp", "new", "50", "2027-02-05T00:00:00Z")
+        # Then the next daily run expires it (its due key went to the month of the import)
+        (report,) = run(api, "expiry", program, "2027-02-06T00:05:00+08:00")
+    assert report["changed"] == 1
+    body = assert_ledger_matches(api, program, "imp")
+    assert body["points"]["balance"] == 50
+    assert api.ledger("imp", program).body["entries"][0]["kind"] == "expire"
+
+
+def test_a_refund_reported_after_the_sweep_does_not_charge_twice(api: Api, tmp_path: Path) -> None:
+    program = new_program(api)
+    earn(api, program, "ls", "a", "100", "2025-06-01T02:00:00Z")  # expires 2026-12-31T16:00Z
+    earn(api, program, "ls", "b", "300", "2026-06-01T02:00:00Z")
+    with events_to(tmp_path / "events.jsonl"):
+        run(api, "expiry", program, SWEEP_TIME)
+    # A full refund of a, dated before the expiry but reported after the sweep
+    body = {"event_id": "ref", "type": "order_refunded", "occurred_at": "2026-12-20T00:00:00Z"}
+    reply = api.event(
+        "ls", {**body, "attributes": {"order_id": "order-a"}}, program=program, at=at("2027-01-05T00:00:00Z")
+    )
+    assert reply.status == 201, reply.body
+    assert (reply.body["points_reversed"], reply.body["points_lapsed"]) == (0, 100)
+    assert assert_ledger_matches(api, program, "ls")["points"]["balance"] == 300
+
+
+def test_a_reversal_dated_before_its_redemption_is_refused(api: Api) -> None:
+    program = new_program(api)
+    earn(api, program, "rb", "a", "100", "2026-03-01T02:00:00Z")
+    assert redeem(api, program, "rb", "r1", 60, "2026-03-05T00:00:00Z").status == 201
+    early = reverse(api, program, "rb", "r1", "2026-03-04T00:00:00Z")
+    assert (early.status, early.body["error"]["details"][0]["field"]) == (422, "occurred_at")
+    assert reverse(api, program, "rb", "r1", "2026-03-06T00:00:00Z").status == 201
+    # Another member naming the same redemption id is told it has no such redemption
+    path = f"/v1/programs/{program}/members/other/redemptions/rb.r1/reversal"
+    assert api.call("POST", path, {}, at=at("2026-03-07T00:00:00Z")).status == 404
+    assert_ledger_matches(api, program, "rb")

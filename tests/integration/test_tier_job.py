@@ -261,7 +261,8 @@ def test_a_concurrent_earn_during_evaluation_is_not_lost(api: Api, tmp_path: Pat
             if member in raced or len(raced) >= 6:
                 return
             raced[member] = (0, {})
-        event = EVENT.validate_python(order(f"{member}.race", "700", at="2027-01-15T11:00:00Z"))
+        # dated before the anniversary: it counts toward the year being evaluated
+        event = EVENT.validate_python(order(f"{member}.race", "700", at="2027-01-14T23:00:00Z"))
         with ThreadPoolExecutor(1) as other:  # another "Lambda container"
             raced[member] = other.submit(direct, logic.report_event, program, member, event, earn_time).result()
 
@@ -309,3 +310,71 @@ def test_the_schedule_input_is_the_one_the_template_deploys(api: Api) -> None:
         "detail": {"job": "tier", "program_id": "default"},
     }
     assert json.dumps(schedule["input"])
+
+
+def test_an_earn_after_an_anniversary_applies_it_first_whoever_comes_first(api: Api, tmp_path: Path) -> None:
+    # Given a Silver member (9500 growth) whose anniversary (2027-01-10 02:00Z) the job has not run yet
+    program = new_program(api)
+    earn(api, program, "late", "a", "9500", "2026-01-10T02:00:00Z")
+    # When an order of 600 comes in after the anniversary, before the job
+    body = earn(api, program, "late", "b", "600", "2027-01-10T04:00:00Z")
+    # Then the anniversary is applied first (9500 - 1000 = 8500, Silver), then the order: 9100, no Gold
+    assert (body["member"]["tier"]["code"], body["member"]["growth"]) == ("silver", 9100)
+    assert body["anniversary_growth_deducted"] == 1000
+    assert body["member"]["tier"]["valid_until"] == "2028-01-10T02:00:00Z"
+    # And the job that runs afterwards finds nothing left to do for that anniversary
+    with events_to(tmp_path / "events.jsonl"):
+        (report,) = run(api, "tier", program, "2027-01-11T00:10:00+08:00")
+    assert (report["changed"], report["due_seen"]) == (0, 0)
+    entries = api.ledger("late", program).body["entries"]
+    assert entries[0]["growth"] == 600 - 1000
+    assert next(a["rule"] for a in entries[0]["awards"]) == "anniversary"
+    assert ledger_sum(api, "late", program)[1] == 9100
+
+
+def test_a_backdated_upgrade_never_starts_before_the_evaluated_anniversary(api: Api, tmp_path: Path) -> None:
+    # Given a Silver member whose 2027-01-10 anniversary was evaluated (9500 - 1000 = 8500)
+    program = new_program(api)
+    earn(api, program, "back", "a", "9500", "2026-01-10T02:00:00Z")
+    earn(api, program, "back", "b", "10", "2026-06-01T02:00:00Z")
+    with events_to(tmp_path / "events.jsonl"):
+        run(api, "tier", program, "2027-01-11T00:10:00+08:00")
+        # When an order dated before that anniversary arrives late and reaches Gold
+        body = api.event(
+            "back", order("c", "2000", at="2026-12-01T00:00:00Z"), program=program, at=at("2027-01-12T00:00:00Z")
+        ).body
+        assert body["member"]["tier"]["code"] == "gold"
+        # Then Gold starts at the anniversary already evaluated, not a year in the past
+        assert body["member"]["tier"]["since"] == "2027-01-10T02:00:00Z"
+        assert body["member"]["tier"]["valid_until"] == "2028-01-10T02:00:00Z"
+        (report,) = run(api, "tier", program, "2027-01-13T00:10:00+08:00")
+    assert report["changed"] == 0  # no second deduction in the same year
+    assert tier_of(api, program, "back") == ("gold", 10510)
+
+
+def test_a_member_that_failed_is_retried_by_the_next_run_even_if_later_months_succeed(api: Api, tmp_path: Path) -> None:
+    from shared import bus, jobs, store
+    from shared.tier_job import plan_tier_evaluation
+
+    # Given x due in 2027-01 and y due in 2027-02
+    program = new_program(api)
+    earn(api, program, "x", "a", "2500", "2026-01-10T02:00:00Z")
+    earn(api, program, "y", "a", "2500", "2026-02-10T02:00:00Z")
+    failures = ["x"]
+
+    def flaky(program_version: Any, state: Any, now: datetime) -> Any:
+        if state.member_id in failures:
+            failures.remove(state.member_id)
+            raise RuntimeError("a transient failure on x")
+        return plan_tier_evaluation(program_version, state, now)
+
+    publisher = bus.FilePublisher(tmp_path / "events.jsonl")
+    # When a run fails on x (January) but succeeds on y (February)
+    first = jobs.run_due_job("tier", program, at("2027-03-05T00:00:00Z"), flaky, publisher)
+    assert (first.failed, first.changed) == (1, 1)
+    # Then no month from the failed one on was marked complete, and the next run picks x up
+    assert store.job_completed_through(program, "tier") == "2026-12"
+    second = jobs.run_due_job("tier", program, at("2027-03-06T00:00:00Z"), flaky, publisher)
+    assert (second.failed, second.changed) == (0, 1)
+    assert tier_of(api, program, "x") == ("bronze", 1500)
+    assert store.job_completed_through(program, "tier") == "2027-02"
