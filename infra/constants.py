@@ -85,18 +85,16 @@ API_FUNCTIONS: tuple[FunctionSpec, ...] = (
 )
 
 
-# A due-date job reads members and outbox events, writes ledger + member + outbox in one
-# transaction, deletes published outbox events and queries its own due-date index.
+# A due-date job reads the program, its state and members (Get/BatchGet), queries its outbox,
+# and writes ledger + member + outbox in transactions (Put). Deleting published outbox events
+# (BatchWriteItem) is granted separately, on outbox partition keys only (infra/jobs.py).
 _JOB_TABLE_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
     "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:ConditionCheckItem",
     "dynamodb:Query",
-    "dynamodb:DeleteItem",
-    "dynamodb:BatchWriteItem",
 )
+OUTBOX_KEYS = "PROGRAM#*#OUTBOX#*"
 
 
 @dataclass(frozen=True)

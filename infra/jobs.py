@@ -78,6 +78,18 @@ class Jobs(Construct):
                     "Publish": iam.PolicyDocument(
                         statements=[iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus.event_bus_arn])]
                     ),
+                    # Published events leave the outbox: deletes (BatchWriteItem) on outbox keys only.
+                    "Outbox": iam.PolicyDocument(
+                        statements=[
+                            iam.PolicyStatement(
+                                actions=["dynamodb:BatchWriteItem"],
+                                resources=[table.table_arn],
+                                conditions={
+                                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [constants.OUTBOX_KEYS]}
+                                },
+                            )
+                        ]
+                    ),
                     "Continue": iam.PolicyDocument(
                         statements=[iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self_arn])]
                     ),

@@ -31,12 +31,18 @@ TABLE_ACTIONS = {
     "member_reads": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"},
     "program_admin": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"},
     # reads members and outbox, writes ledger + member + outbox, deletes published outbox events
-    "tier_job": WRITE | {"dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
-    "expiry_job": WRITE | {"dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+    "tier_job": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:Query"},
+    "expiry_job": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:Query"},
     "health": set(),
 }
 INDEX_ACTIONS = {"tier_job": {("tier_due", "dynamodb:Query")}, "expiry_job": {("expiry_due", "dynamodb:Query")}}
 """Index-level grants: only the jobs query an index, each only its own."""
+OUTBOX_DELETE = {
+    "Action": "dynamodb:BatchWriteItem",
+    "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["PROGRAM#*#OUTBOX#*"]}},
+    "Effect": "Allow",
+}
+"""Jobs delete published outbox events, and may batch-write nothing else."""
 JOBS = {"tier_job", "expiry_job"}
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
@@ -152,12 +158,15 @@ def test_one_role_per_function(dev: Synth) -> None:
 def test_table_actions_exactly_as_listed_on_the_table_arn_only(dev: Synth, name: str) -> None:
     role_id = _functions(dev)[name]["Role"]["Fn::GetAtt"][0]
     dynamodb = [s for s in _statements(dev, role_id) if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))]
-    on_table = [s for s in dynamodb if _as_list(s["Resource"]) == [_table_arn(dev)]]
+    on_table = [s for s in dynamodb if _as_list(s["Resource"]) == [_table_arn(dev)] and "Condition" not in s]
+    conditional = [s for s in dynamodb if "Condition" in s]
+    expected_conditional = [{**OUTBOX_DELETE, "Resource": _table_arn(dev)}] if name in JOBS else []
+    assert conditional == expected_conditional
     assert {a for s in on_table for a in _as_list(s["Action"])} == TABLE_ACTIONS[name]
     on_indexes = {
         (_index_name(dev, r), a)
         for s in dynamodb
-        if s not in on_table
+        if s not in on_table and s not in conditional
         for r in _as_list(s["Resource"])
         for a in _as_list(s["Action"])
     }
@@ -185,6 +194,8 @@ def test_role_grants_nothing_else(dev: Synth, name: str) -> None:
             assert resources == ["*"]  # X-Ray has no resource-level permissions
         elif actions <= {"logs:CreateLogStream", "logs:PutLogEvents"}:
             assert resources == [log_group_arn]
+        elif name in JOBS and statement.get("Condition"):
+            assert statement == {**OUTBOX_DELETE, "Resource": _table_arn(dev)}
         elif name in JOBS and actions == {"events:PutEvents"}:
             (bus_id,) = dev.of_type("AWS::Events::EventBus")
             assert resources == [{"Fn::GetAtt": [bus_id, "Arn"]}]

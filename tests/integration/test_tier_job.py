@@ -378,3 +378,30 @@ def test_a_member_that_failed_is_retried_by_the_next_run_even_if_later_months_su
     assert (second.failed, second.changed) == (0, 1)
     assert tier_of(api, program, "x") == ("bronze", 1500)
     assert store.job_completed_through(program, "tier") == "2027-02"
+
+
+def test_the_jobs_use_only_the_requests_their_roles_allow(api: Api, tmp_path: Path) -> None:
+    # infra grants jobs GetItem, BatchGetItem, PutItem (transactions: puts only), Query, and
+    # BatchWriteItem on outbox keys: a request outside that list would fail in AWS
+    program = new_program(api)
+    seed_many(api, program)
+    sent: set[str] = set()
+    with events_to(tmp_path / "events.jsonl"):
+        from shared.models import MemberItem
+
+        client = MemberItem._get_connection().connection.client
+
+        def record(request: Any, **_kwargs: Any) -> None:
+            target = request.headers.get("X-Amz-Target", b"")
+            sent.add((target.decode() if isinstance(target, bytes) else target).split(".")[-1])
+            if b"TransactItems" in (request.body or b""):
+                assert b'"Update"' not in request.body and b'"Delete"' not in request.body
+
+        client.meta.events.register("before-send.dynamodb", record, unique_id="job-iam-record")
+        try:
+            run(api, "tier", program, JOB_TIME)
+            run(api, "expiry", program, "2028-01-01T00:05:00+08:00")
+        finally:
+            client.meta.events.unregister("before-send.dynamodb", unique_id="job-iam-record")
+    assert sent <= {"GetItem", "BatchGetItem", "Query", "TransactWriteItems", "PutItem", "BatchWriteItem"}, sent
+    assert {"Query", "BatchGetItem", "TransactWriteItems", "BatchWriteItem"} <= sent
