@@ -1,0 +1,48 @@
+"""Failing cases the proofs found, kept as regular tests (shrunk by Hypothesis, then by hand).
+
+Each test names the proof that found it. A new one goes here when a proof fails: paste the
+steps Hypothesis prints, trim them to what matters, and fix the engine.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from shared import clock
+from tests.integration.conftest import Api, table_items
+
+FIRST_MILLENNIUM = ["0026-05-01T17:01:00Z", "0999-12-31T23:59:59Z", "0001-01-01T00:30:00+01:00", "1969-12-31T23:59:59Z"]
+
+
+@pytest.mark.parametrize("occurred_at", FIRST_MILLENNIUM)
+def test_an_event_dated_before_1970_is_refused_naming_occurred_at(
+    api: Api, dynamo: Any, member_id: str, occurred_at: str
+) -> None:
+    """Found by test_api_fuzz: an event dated year 26 was accepted and stored with its year
+    written "26" (not RFC 3339); every later read or write of that member answered 500.
+    Year 1 at +01:00 has no UTC form at all: the write itself answered 500."""
+    before = table_items(dynamo, api.table_name)
+    reply = api.event(member_id, {"event_id": "old", "type": "login", "occurred_at": occurred_at})
+    assert reply.status == 422, reply.body
+    assert [d["field"] for d in reply.body["error"]["details"]] == ["occurred_at"]
+    redemption = api.redeem(member_id, {"redemption_id": "old", "points": 1, "occurred_at": occurred_at})
+    assert redemption.status == 422, redemption.body
+    assert table_items(dynamo, api.table_name) == before
+
+
+def test_the_first_second_of_1970_is_a_business_time(api: Api, member_id: str) -> None:
+    reply = api.event(member_id, {"event_id": "epoch", "type": "login", "occurred_at": "1970-01-01T00:00:00Z"})
+    assert reply.status == 201, reply.body
+    assert api.member(member_id).status == 200
+    assert api.ledger(member_id).body["entries"][0]["occurred_at"] == "1970-01-01T00:00:00Z"
+
+
+def test_utc_text_always_has_a_four_digit_year() -> None:
+    """The cause of the year-26 failure: strftime's %Y does not pad years below 1000."""
+    moment = datetime(26, 5, 1, 17, 1, tzinfo=UTC)
+    assert clock.format_utc(moment) == "0026-05-01T17:01:00Z"
+    assert clock.parse_utc(clock.format_utc(moment)) == moment
+    assert clock.local_month(moment, "UTC") == "0026-05"
