@@ -46,3 +46,40 @@ def test_utc_text_always_has_a_four_digit_year() -> None:
     assert clock.format_utc(moment) == "0026-05-01T17:01:00Z"
     assert clock.parse_utc(clock.format_utc(moment)) == moment
     assert clock.local_month(moment, "UTC") == "0026-05"
+
+
+@pytest.mark.parametrize("body", [b"\x80", b'{"event_id": "\xff"}', b"\xde"])
+def test_a_body_that_is_not_utf8_is_a_422_naming_the_body(api: Api, dynamo: Any, member_id: str, body: bytes) -> None:
+    """Found by test_api_fuzz: API Gateway base64-encodes a body that is not text, and the
+    resolver's decoding of it raised UnicodeDecodeError: a 500."""
+    before = table_items(dynamo, api.table_name)
+    for route in ("events", "redemptions"):
+        reply = api.call("POST", f"/v1/programs/default/members/{member_id}/{route}", raw=body)
+        assert reply.status == 422, reply.body
+        assert [d["field"] for d in reply.body["error"]["details"]] == ["body"]
+    assert api.call("PUT", "/v1/programs/default", raw=body).status == 422
+    assert table_items(dynamo, api.table_name) == before
+
+
+def test_a_base64_encoded_json_body_is_read(api: Api, member_id: str) -> None:
+    from local.engine import LambdaContext
+
+    body = b'{"event_id": "b64", "type": "login", "occurred_at": "2026-11-22T00:00:00Z"}'
+    event = _event(f"/v1/programs/default/members/{member_id}/events", body)
+    reply = api.handlers[_function_id(api, "/events")](event, LambdaContext("earn"))
+    assert reply["statusCode"] == 201, reply
+
+
+def _event(path: str, body: bytes) -> dict[str, Any]:
+    import base64
+
+    from local.apigw import http_event
+
+    route = "/v1/programs/{program_id}/members/{member_id}/events"
+    parts = path.split("/")
+    event = http_event("POST", route, path, {"program_id": parts[3], "member_id": parts[5]}, None)
+    return {**event, "body": base64.b64encode(body).decode(), "isBase64Encoded": True}
+
+
+def _function_id(api: Api, suffix: str) -> str:
+    return next(route.function_id for route in api.routes if route.method == "POST" and route.path.endswith(suffix))
