@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from shared import clock
-from tests.integration.conftest import Api, table_items
+from tests.integration.conftest import Api, order, table_items
 
 FIRST_MILLENNIUM = ["0026-05-01T17:01:00Z", "0999-12-31T23:59:59Z", "0001-01-01T00:30:00+01:00", "1969-12-31T23:59:59Z"]
 
@@ -83,3 +83,27 @@ def _event(path: str, body: bytes) -> dict[str, Any]:
 
 def _function_id(api: Api, suffix: str) -> str:
     return next(route.function_id for route in api.routes if route.method == "POST" and route.path.endswith(suffix))
+
+
+def test_a_dynamodb_server_error_outlasting_retries_is_503_busy(api: Api, dynamo: Any, member_id: str) -> None:
+    """Found by test_faults (random schedules): when botocore's retries ended on DynamoDB's
+    InternalServerError the engine answered 500 INTERNAL, though nothing was written and the
+    client may safely send the same key again: that is a 503 BUSY."""
+    from tests.proofs.conftest import before_send, error_response, operation_of
+
+    api.event(member_id, order("seed", "10"))
+    before = table_items(dynamo, api.table_name)
+    for operation in ("BatchGetItem", "TransactWriteItems"):
+        sends = []
+
+        def fail(request: Any, operation: str = operation, sends: list[str] = sends, **_kwargs: Any) -> Any:
+            if operation_of(request) != operation:
+                return None
+            sends.append(operation)
+            return error_response(request, "InternalServerError", 500)
+
+        with before_send(fail):
+            reply = api.redeem(member_id, {"redemption_id": "r", "points": 1})
+        assert len(sends) == 4, (reply.status, reply.body)  # botocore retried it three times first
+        assert (reply.status, reply.body["error"]["code"]) == (503, "BUSY"), reply.body
+    assert table_items(dynamo, api.table_name) == before
