@@ -17,6 +17,7 @@ import os
 import sys
 import time
 import warnings
+from typing import TextIO
 
 from bench.context import Context, Figure
 
@@ -51,6 +52,24 @@ def report(title: str, figures: list[Figure]) -> None:
             print(f"{'':{width}}    {f.note}")
 
 
+class _WithoutMetricLines:
+    """stdout without Powertools' metric lines: with metrics disabled it still prints its
+    buffer every 100 values (an EMF JSON line), which would cut through the tables."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.dropped = False
+
+    def write(self, text: str) -> int:
+        if text.startswith('{"_aws"') or (self.dropped and text == "\n"):
+            self.dropped = not self.dropped
+            return len(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--large", action="store_true", help="the large sizes (longer runs, more members)")
@@ -63,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     warnings.filterwarnings("ignore", message="No application metrics to publish")
+    sys.stdout = _WithoutMetricLines(sys.stdout)
     started = time.monotonic()
     ctx = Context(large=args.large).start()
     try:
