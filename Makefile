@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: run test deps lint format typecheck unit integration infra synth openapi invoke job token bench clean
+.PHONY: run test deps lint format typecheck unit integration infra synth openapi invoke job token bench proofs clean
 
 deps: $(VENV)/.installed node_modules/.installed $(LAYER)/.installed
 
@@ -94,9 +94,14 @@ token: deps
 	@$(PY) -m local.token $(if $(KIND),--kind $(KIND)) $(if $(MEMBER),--member $(MEMBER)) \
 	  $(if $(PROGRAM),--program $(PROGRAM)) $(if $(SCOPE),--scope $(SCOPE)) $(if $(EXPIRED),--expired)
 
-## DynamoDB requests per operation, against a throwaway DynamoDB Local.
+## Benchmark figures, each with its reference measured in the same run (bench/): make bench
+## (BENCH_ARGS=--large for the large sizes, BENCH_ARGS="--only latency" for one module).
 bench: deps
-	$(PY) -m bench.requests
+	$(PY) -m bench $(BENCH_ARGS)
+
+## The proofs alone (tests/proofs; make test runs them too), PROOFS_SCALE=10 for ten times more.
+proofs: deps
+	$(PY) -m pytest -n 2 tests/proofs
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .build .local

@@ -172,10 +172,54 @@ def run_size(
     }
 
 
+TITLE = "scheduled jobs: items read per due member and members/s, 1% due (10k vs 100k members)"
+
+
+def run(ctx: Any) -> list[Any]:
+    """The bench runner's entry (``python -m bench``): both jobs at 10,000 and 100,000 members
+    (``--large``: 100,000 and 300,000), 1% due, in the runner's DynamoDB Local."""
+    import importlib
+
+    from bench.context import Figure
+
+    sizes = [100_000, 300_000] if ctx.large else [10_000, 100_000]
+    figures: list[Figure] = []
+    for job, (module, attribute) in JOBS.items():
+        plan = getattr(importlib.import_module(module), attribute)
+        small, big = (run_size(job, plan, SEEDS[job], size, 1.0) for size in sizes)
+        for row in (small, big):
+            figures.append(
+                Figure(
+                    f"{job}: items read / due member, {row['size']:,} members",
+                    row["items_per_due"],
+                    "items",
+                    note=(
+                        f"index {row['index_items_per_due']:.2f}, requests {row['requests_per_due']:.2f} per due member"
+                    ),
+                )
+            )
+            figures.append(Figure(f"{job}: members evaluated/s, {row['size']:,} members", row["members_per_s"], "/s"))
+        figures.append(
+            Figure(
+                f"{job}: items read per due member, {big['size']:,} vs {small['size']:,} members",
+                big["items_per_due"],
+                "items",
+                reference=small["items_per_due"],
+                reference_name=f"at {small['size']:,}",
+                goal=1.1,
+                note="flat in the members not due: 10x the members, the same reads per due member",
+            )
+        )
+    return figures
+
+
 JOBS: dict[str, tuple[str, str]] = {
     "tier": ("shared.tier_job", "plan_tier_evaluation"),
     "expiry": ("shared.expiry_job", "plan_expiry_sweep"),
 }
+
+
+SEEDS: dict[str, Callable[[str, int, float, int], int]] = {"tier": _seed_tier, "expiry": _seed_expiry}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,11 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         from local.engine import prepare
 
         prepare(synth_manifest("dev"), f"http://127.0.0.1:{port}", program_files=[])
-        seeds = {"tier": _seed_tier, "expiry": _seed_expiry}
         for job in args.jobs.split(","):
             module, attribute = JOBS[job]
             plan = getattr(importlib.import_module(module), attribute)
-            rows = [run_size(job, plan, seeds[job], size, args.due_percent) for size in sizes]
+            rows = [run_size(job, plan, SEEDS[job], size, args.due_percent) for size in sizes]
             print(f"\n{job} job, {args.due_percent:g}% due (DynamoDB Local, one process)")
             print(
                 f"{'members':>9} {'due':>6} {'items read/due':>15} {'index items/due':>16} "

@@ -1,89 +1,72 @@
-"""DynamoDB requests and consumed capacity per earn, redeem and snapshot read.
+"""DynamoDB requests and consumed capacity per earn, redeem, replay, snapshot read, ledger page.
 
-    make bench          # or: .venv/bin/python -m bench.requests [--operations N]
+    .venv/bin/python -m bench --only requests     # or all figures: make bench
 
-Counts every request the functions send (botocore ``before-send`` hook) on DynamoDB Local,
-through the same handlers and gateway dispatch as ``make run``. The floor it is compared with:
-1 request per write and 1 per read.
+Counts every request the functions send (botocore ``after-call`` hook on the engine's client)
+and the capacity DynamoDB reports for them (``ReturnConsumedCapacity=TOTAL``), on DynamoDB
+Local, through the same handlers and gateway dispatch as ``make run``. The floor each is
+compared with: 1 request per write and 1 per read (the goal: the happy path at the floor).
+Capacity is printed as DynamoDB Local reports it, with no reference: Local's figures for
+transactions are lower than DynamoDB's bill (DynamoDB charges a transactional write 2 write
+units per KB per item: 6 or more for the 3 items of a write here).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import uuid
 from collections import Counter
-from typing import Any
 
-from local import dynamodb
+from bench.context import Context, Figure, order_body
+
+TITLE = "DynamoDB requests and capacity per operation (floor: 1 request)"
+
+
+def run(ctx: Context) -> list[Figure]:
+    operations = 200 if ctx.large else 50
+    member = f"bench-{uuid.uuid4().hex[:8]}"
+    base = f"/v1/programs/default/members/{member}"
+    figures: list[Figure] = []
+    for name, make in (
+        ("earn (order_completed)", lambda i: ("POST", f"{base}/events", order_body(f"{member}-o{i}"))),
+        ("redeem", lambda i: ("POST", f"{base}/redemptions", {"redemption_id": f"{member}-r{i}", "points": 1})),
+        ("replayed earn", lambda i: ("POST", f"{base}/events", order_body(f"{member}-o{i}"))),
+        ("snapshot read", lambda i: ("GET", base, None)),
+        ("ledger page (20)", lambda i: ("GET", f"{base}/ledger?limit=20", None)),
+    ):
+        statuses: Counter[int] = Counter()
+        with ctx.counting() as counted:
+            for i in range(operations):
+                statuses[ctx.call(*make(i))[0]] += 1
+        breakdown = ", ".join(f"{op} {n / operations:g}" for op, n in sorted(counted.sent.items()))
+        figures.append(
+            Figure(
+                f"{name}: requests",
+                counted.total / operations,
+                "req/op",
+                1.0,
+                "floor",
+                goal=1.0 if name != "replayed earn" else None,
+                note=f"{breakdown}; statuses {dict(statuses)}",
+            )
+        )
+        units = counted.read_units + counted.write_units
+        figures.append(
+            Figure(
+                f"{name}: capacity",
+                units / operations,
+                "units/op",
+                note=f"read {counted.read_units / operations:g}, write {counted.write_units / operations:g}",
+            )
+        )
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--operations", type=int, default=50, help="operations of each kind (default 50)")
-    args = parser.parse_args(argv)
+    from bench.__main__ import main as bench_main
 
-    dynamodb.use_local_credentials()
-    port = dynamodb.free_port()
-    process = dynamodb.start(port)
-    try:
-        from infra.local_manifest import synth_manifest
-        from local.auth import AuthOff
-        from local.engine import prepare
-        from local.gateway import compile_routes, dispatch
-        from shared.models import MemberItem
-
-        manifest = synth_manifest("dev")
-        handlers = prepare(manifest, f"http://127.0.0.1:{port}")
-        routes = compile_routes(manifest)
-        auth = AuthOff(manifest)  # as `make run`: requests act as a local operator
-        client = MemberItem._get_connection().connection.client
-        sent: Counter[str] = Counter()
-
-        def count(request: Any, **_kwargs: Any) -> None:
-            target = request.headers.get("X-Amz-Target", b"")
-            sent[(target.decode() if isinstance(target, bytes) else target).split(".")[-1]] += 1
-
-        client.meta.events.register("before-send.dynamodb", count, unique_id="bench-count")
-
-        def call(method: str, path: str, body: dict[str, Any] | None = None) -> int:
-            data = json.dumps(body).encode() if body is not None else b""
-            return dispatch(routes, handlers, method, path, {}, data, auth=auth)[0]
-
-        member = f"bench-{uuid.uuid4().hex[:8]}"
-        base = f"/v1/programs/default/members/{member}"
-        rows: list[tuple[str, float, dict[str, float], Counter[int]]] = []
-        for name, make in (
-            ("earn (order_completed)", lambda i: ("POST", f"{base}/events", _order(member, i))),
-            ("redeem", lambda i: ("POST", f"{base}/redemptions", {"redemption_id": f"{member}-r{i}", "points": 1})),
-            ("replayed earn", lambda i: ("POST", f"{base}/events", _order(member, i))),
-            ("snapshot read", lambda i: ("GET", base, None)),
-            ("ledger page", lambda i: ("GET", f"{base}/ledger?limit=20", None)),
-        ):
-            sent.clear()
-            statuses = Counter(call(*make(i)) for i in range(args.operations))
-            per_op = {op: n / args.operations for op, n in sorted(sent.items())}
-            total = sum(sent.values()) / args.operations
-            rows.append((name, total, per_op, statuses))
-        floor = {"earn (order_completed)": 1, "redeem": 1, "replayed earn": 1, "snapshot read": 1, "ledger page": 1}
-        print(f"{'operation':24} {'requests/op':>11} {'floor':>5}  breakdown / statuses")
-        for name, total, per_op, statuses in rows:
-            breakdown = ", ".join(f"{op} {n:g}" for op, n in per_op.items())
-            print(f"{name:24} {total:11.2f} {floor[name]:5}  {breakdown}  {dict(statuses)}")
-    finally:
-        dynamodb.stop(process)
-    return 0
-
-
-def _order(member: str, i: int) -> dict[str, Any]:
-    return {
-        "event_id": f"{member}-o{i}",
-        "type": "order_completed",
-        "occurred_at": "2026-11-22T02:00:00Z",
-        "attributes": {"order_id": f"o{i}", "settled_amount": "10.00"},
-    }
+    return bench_main(["--only", "requests", *(argv or [])])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -6,6 +6,7 @@ integers (``10.0`` and ``"10"`` are refused). Ids are 1-128 characters without `
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -37,10 +38,26 @@ MoneyText = Annotated[
     StringConstraints(pattern=r"^[0-9]{1,12}(\.[0-9]{1,4})?$"),
     Field(description='A non-negative decimal amount as a string, e.g. "199.90"'),
 ]
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _not_before_1970(value: datetime) -> datetime:
+    # Business times are stored in UTC: one that has no UTC form (0001-01-01T00:30+01:00)
+    # or precedes any loyalty history is a client's mistake, refused here rather than stored.
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+    if utc < EARLIEST:
+        raise ValueError("must not be before 1970-01-01T00:00:00Z")
+    return value
+
+
 Timestamp = Annotated[
     AwareDatetime,
     BeforeValidator(_must_be_text),
-    Field(description="RFC 3339 with an offset, e.g. 2026-11-22T08:00:00Z"),
+    AfterValidator(_not_before_1970),
+    Field(description="RFC 3339 with an offset, e.g. 2026-11-22T08:00:00Z; not before 1970"),
 ]
 
 

@@ -24,7 +24,8 @@ def to_utc(moment: datetime) -> datetime:
 def format_utc(moment: datetime) -> str:
     """RFC 3339 with a ``Z``, to the microsecond only when there is one."""
     moment = to_utc(moment)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    # Not strftime: its %Y writes year 26 as "26", which is not RFC 3339 and does not parse back.
+    text = f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment:%H:%M:%S}"
     if moment.microsecond:
         text += f".{moment.microsecond:06d}".rstrip("0")
     return text + "Z"
@@ -46,7 +47,8 @@ def local_date(moment: datetime, tz: str) -> date:
 
 def local_month(moment: datetime, tz: str) -> str:
     """``YYYY-MM`` of ``moment`` in the program's time zone."""
-    return moment.astimezone(zone(tz)).strftime("%Y-%m")
+    local = moment.astimezone(zone(tz))
+    return f"{local.year:04d}-{local.month:02d}"
 
 
 def start_of_local_day(day: date, tz: str) -> datetime:

@@ -188,6 +188,20 @@ def _body_size(event: dict[str, Any]) -> int:
     return len(body.encode())
 
 
+def _body_refused(message: str, detail: str) -> dict[str, Any]:
+    error = {
+        "code": "VALIDATION_ERROR",
+        "message": message,
+        "details": [{"field": "body", "in": "body", "message": detail}],
+    }
+    return {
+        "statusCode": 422,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"error": error}, separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
+
+
 def lambda_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     """The Lambda entry point for ``app``: authorization, size limit, logging context, metrics, routing."""
 
@@ -200,9 +214,14 @@ def lambda_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Lam
             return authorized
         if _body_size(event) > MAX_BODY_BYTES:
             # Refused before parsing: a huge body is never decoded, validated or logged.
-            detail = {"field": "body", "in": "body", "message": f"exceeds {MAX_BODY_BYTES} bytes"}
-            error = {"code": "VALIDATION_ERROR", "message": "request body too large", "details": [detail]}
-            return _proxy_error(422, error)
+            return _body_refused("request body too large", f"exceeds {MAX_BODY_BYTES} bytes")
+        if event.get("isBase64Encoded") and event.get("body"):
+            # API Gateway base64-encodes a body that is not text; JSON is UTF-8 text, so decode
+            # it here (the resolver would fail on bytes that are not UTF-8: a 500).
+            try:
+                event = {**event, "body": base64.b64decode(event["body"]).decode(), "isBase64Encoded": False}
+            except ValueError:
+                return _body_refused("request body is not UTF-8 text", "is not UTF-8 text")
         if event.get("body"):
             # The API speaks JSON only; curl -d and some clients label JSON as a form. Parse
             # every body as JSON (malformed JSON is still a 422 naming the body).

@@ -54,6 +54,8 @@ DUE_SHARDS = 16
 does not land on one hot GSI partition; jobs query every shard of a day."""
 
 THROTTLING_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
+SERVER_ERROR_CODES = frozenset({"InternalServerError", "ServiceUnavailable"})
+"""DynamoDB's own 5xx: botocore retries them; one that outlasts its retries is a 503, not our 500."""
 
 
 class StaleWrite(Exception):
@@ -559,13 +561,16 @@ def save_program(program_id: str, config: ProgramConfig, expected_version: int, 
 
 
 def _translate(exc: Exception) -> Exception:
-    """Throttling that outlasted botocore's retries becomes :class:`Busy` (503); the rest stays a 500."""
+    """Throttling or a DynamoDB 5xx that outlasted botocore's retries becomes :class:`Busy` (503),
+    which a client retries with the same key; the rest stays a 500."""
     code = getattr(exc, "cause_response_code", None)
     if code is None:
         response = getattr(exc, "response", None)
         code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
     if code in THROTTLING_CODES:
         return Busy("the table is throttling requests; retry with the same key")
+    if code in SERVER_ERROR_CODES:
+        return Busy("DynamoDB did not answer; retry with the same key")
     return exc
 
 

@@ -1,5 +1,8 @@
-"""Integration fixtures: DynamoDB Local started by the test session, the engine wired to it.
+"""Integration helpers: the API as a client sees it, sample bodies, table and ledger readers.
 
+The fixtures that start DynamoDB Local and wire the engine to it (``endpoint``, ``api``,
+``dynamo``, ``member_id``) live in ``tests/conftest.py``, so the integration tests and the
+proofs (``tests/proofs``) share one DynamoDB Local and one engine per test process.
 Tables and routes come from the synthesized CDK app (``infra.local_manifest``), exactly as
 ``make run`` wires them; requests go through the same gateway dispatch as 127.0.0.1:3000.
 """
@@ -7,18 +10,14 @@ Tables and routes come from the synthesized CDK app (``infra.local_manifest``), 
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from local import dynamodb
-from local.auth import AuthOff, GatewayAuth
-from local.engine import local_table_names, prepare
-from local.gateway import Route, compile_routes, dispatch
+from local.auth import GatewayAuth
+from local.gateway import Route, dispatch
 
 pytestmark = pytest.mark.integration
 
@@ -90,42 +89,6 @@ class Api:
 
     def ledger(self, member: str, program: str = "default", query: str = "") -> Reply:
         return self.call("GET", f"/v1/programs/{program}/members/{member}/ledger{query}")
-
-
-@pytest.fixture(scope="session")
-def endpoint() -> Iterator[str]:
-    port = dynamodb.free_port()
-    process = dynamodb.start(port)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        dynamodb.stop(process)
-
-
-@pytest.fixture(scope="session")
-def manifest() -> dict[str, Any]:
-    from infra.local_manifest import synth_manifest
-
-    return synth_manifest("dev")
-
-
-@pytest.fixture(scope="session")
-def api(endpoint: str, manifest: dict[str, Any]) -> Api:
-    handlers = prepare(manifest, endpoint)
-    table = next(iter(local_table_names(manifest).values()))
-    return Api(compile_routes(manifest), handlers, manifest, endpoint, table, AuthOff(manifest))
-
-
-@pytest.fixture
-def member_id() -> str:
-    return f"m-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def dynamo(api: Api) -> Any:
-    import boto3
-
-    return boto3.client("dynamodb", endpoint_url=api.endpoint)
 
 
 def order(event_id: str, amount: str, at: str = "2026-11-22T02:00:00Z", **attributes: Any) -> dict[str, Any]:

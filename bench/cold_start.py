@@ -1,0 +1,118 @@
+"""Cold start: each function's handler module import time vs ``import boto3``; package sizes.
+
+Each import runs in a fresh interpreter (``python -c``), timed around the import statement
+only, repeated and alternated with the reference; medians are compared. The reference is
+``import boto3`` in the same kind of fresh interpreter: the import every Python Lambda
+tutorial starts with. Goal: the handler under 1.5x.
+
+Two conditions: with bytecode caches (the repository's interpreter has compiled every
+module before), and without any (``-B`` and an empty ``PYTHONPYCACHEPREFIX``: every module
+compiled from source), which is how the staged assets and the layer ship (``infra/assets.py``
+drops bytecode) on a read-only Lambda file system, compared with boto3 with its bytecode as
+the Lambda runtime provides it.
+
+Package sizes: each function's staged asset (``infra.assets.stage_function``) and the shared
+dependency layer (``.build/layer``), unzipped and zipped, against Lambda's limits (250 MB
+unzipped for a function and its layers; 50 MB zipped for a direct upload).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from bench.context import Context, Figure
+from local.dynamodb import ROOT
+
+TITLE = "Cold start: handler import vs `import boto3` (goal: < 1.5x); deployment package sizes"
+MB = 1024 * 1024
+
+
+def _environment(ctx: Context, function_id: str, bytecode: bool, cache: Path) -> dict[str, str]:
+    from local.engine import function_environment
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env.update(function_environment(ctx.manifest, function_id))
+    env.update({"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": str(ROOT)})
+    if not bytecode:
+        env.update({"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(cache)})
+    return env
+
+
+def import_seconds(module: str, env: dict[str, str]) -> float:
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def _sizes(folder: Path) -> tuple[int, int]:
+    """(unzipped, zipped) bytes of ``folder``'s files, bytecode and dot-files left out as in the assets."""
+    files = [
+        p
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts and not p.name.startswith(".")
+    ]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in files:
+            archive.write(path, path.relative_to(folder))
+    return sum(p.stat().st_size for p in files), buffer.tell()
+
+
+def run(ctx: Context) -> list[Figure]:
+    repeats = 15 if ctx.large else 7
+    functions = {spec["name"]: function_id for function_id, spec in ctx.manifest["functions"].items()}
+    modules = {name: ctx.manifest["functions"][fid]["handler"].rpartition(".")[0] for name, fid in functions.items()}
+    figures: list[Figure] = []
+    for bytecode in (True, False):
+        runs = repeats if bytecode else max(3, repeats // 2)
+        times: dict[str, list[float]] = {name: [] for name in [*modules, "boto3"]}
+        any_function = next(iter(functions.values()))
+        with tempfile.TemporaryDirectory(prefix="bench-pyc-") as scratch:
+            for attempt in range(runs):
+                for name, module in [*modules.items(), ("boto3", "boto3")]:
+                    cache = Path(scratch) / f"{name}-{attempt}"  # empty: nothing cached
+                    # boto3 keeps its bytecode in both conditions: the Lambda runtime ships it so.
+                    keep = bytecode or name == "boto3"
+                    env = _environment(ctx, functions.get(name, any_function), keep, cache)
+                    times[name].append(import_seconds(module, env))
+        reference = statistics.median(times["boto3"]) * 1000
+        condition = "with bytecode" if bytecode else "no bytecode (as shipped)"
+        for name in modules:
+            figures.append(
+                Figure(
+                    f"import {name} handler, {condition}",
+                    statistics.median(times[name]) * 1000,
+                    "ms",
+                    reference,
+                    "ms boto3",
+                    goal=1.5,
+                    note=f"median of {runs}; {modules[name]}" if name == next(iter(modules)) else "",
+                )
+            )
+
+    from infra.assets import stage_function
+    from infra.constants import LAYER_DIR
+
+    layer_unzipped, layer_zipped = _sizes(LAYER_DIR)
+    figures.append(Figure("layer (.build/layer)", layer_unzipped / MB, "MB", note=f"zipped {layer_zipped / MB:.1f} MB"))
+    for name in modules:
+        unzipped, zipped = _sizes(stage_function(name))
+        figures.append(
+            Figure(
+                f"{name} package + layer, unzipped",
+                (unzipped + layer_unzipped) / MB,
+                "MB",
+                250.0,
+                "MB limit",
+                goal=1.0,
+                note=f"function asset {unzipped / 1024:.0f} KB unzipped, {zipped / 1024:.0f} KB zipped",
+            )
+        )
+    return figures

@@ -1,0 +1,112 @@
+"""Failing cases the proofs found, kept as regular tests (shrunk by Hypothesis, then by hand).
+
+Each test names the proof that found it. A new one goes here when a proof fails: paste the
+steps Hypothesis prints, trim them to what matters, and fix the engine.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from shared import clock
+from tests.integration.conftest import Api, order, table_items
+
+FIRST_MILLENNIUM = ["0026-05-01T17:01:00Z", "0999-12-31T23:59:59Z", "0001-01-01T00:30:00+01:00", "1969-12-31T23:59:59Z"]
+
+
+@pytest.mark.parametrize("occurred_at", FIRST_MILLENNIUM)
+def test_an_event_dated_before_1970_is_refused_naming_occurred_at(
+    api: Api, dynamo: Any, member_id: str, occurred_at: str
+) -> None:
+    """Found by test_api_fuzz: an event dated year 26 was accepted and stored with its year
+    written "26" (not RFC 3339); every later read or write of that member answered 500.
+    Year 1 at +01:00 has no UTC form at all: the write itself answered 500."""
+    before = table_items(dynamo, api.table_name)
+    reply = api.event(member_id, {"event_id": "old", "type": "login", "occurred_at": occurred_at})
+    assert reply.status == 422, reply.body
+    assert [d["field"] for d in reply.body["error"]["details"]] == ["occurred_at"]
+    redemption = api.redeem(member_id, {"redemption_id": "old", "points": 1, "occurred_at": occurred_at})
+    assert redemption.status == 422, redemption.body
+    assert table_items(dynamo, api.table_name) == before
+
+
+def test_the_first_second_of_1970_is_a_business_time(api: Api, member_id: str) -> None:
+    reply = api.event(member_id, {"event_id": "epoch", "type": "login", "occurred_at": "1970-01-01T00:00:00Z"})
+    assert reply.status == 201, reply.body
+    assert api.member(member_id).status == 200
+    assert api.ledger(member_id).body["entries"][0]["occurred_at"] == "1970-01-01T00:00:00Z"
+
+
+def test_utc_text_always_has_a_four_digit_year() -> None:
+    """The cause of the year-26 failure: strftime's %Y does not pad years below 1000."""
+    moment = datetime(26, 5, 1, 17, 1, tzinfo=UTC)
+    assert clock.format_utc(moment) == "0026-05-01T17:01:00Z"
+    assert clock.parse_utc(clock.format_utc(moment)) == moment
+    assert clock.local_month(moment, "UTC") == "0026-05"
+
+
+@pytest.mark.parametrize("body", [b"\x80", b'{"event_id": "\xff"}', b"\xde"])
+def test_a_body_that_is_not_utf8_is_a_422_naming_the_body(api: Api, dynamo: Any, member_id: str, body: bytes) -> None:
+    """Found by test_api_fuzz: API Gateway base64-encodes a body that is not text, and the
+    resolver's decoding of it raised UnicodeDecodeError: a 500."""
+    before = table_items(dynamo, api.table_name)
+    for route in ("events", "redemptions"):
+        reply = api.call("POST", f"/v1/programs/default/members/{member_id}/{route}", raw=body)
+        assert reply.status == 422, reply.body
+        assert [d["field"] for d in reply.body["error"]["details"]] == ["body"]
+    assert api.call("PUT", "/v1/programs/default", raw=body).status == 422
+    assert table_items(dynamo, api.table_name) == before
+
+
+def test_a_base64_encoded_json_body_is_read(api: Api, member_id: str) -> None:
+    from local.engine import LambdaContext
+
+    body = b'{"event_id": "b64", "type": "login", "occurred_at": "2026-11-22T00:00:00Z"}'
+    event = _event(f"/v1/programs/default/members/{member_id}/events", body)
+    # as API Gateway delivers it: with the claims of a caller allowed the route (auth off locally)
+    assert api.auth is not None
+    event["requestContext"]["authorizer"] = api.auth.authorize((), {}, 1795327200000)
+    reply = api.handlers[_function_id(api, "/events")](event, LambdaContext("earn"))
+    assert reply["statusCode"] == 201, reply
+
+
+def _event(path: str, body: bytes) -> dict[str, Any]:
+    import base64
+
+    from local.apigw import http_event
+
+    route = "/v1/programs/{program_id}/members/{member_id}/events"
+    parts = path.split("/")
+    event = http_event("POST", route, path, {"program_id": parts[3], "member_id": parts[5]}, None)
+    return {**event, "body": base64.b64encode(body).decode(), "isBase64Encoded": True}
+
+
+def _function_id(api: Api, suffix: str) -> str:
+    return next(route.function_id for route in api.routes if route.method == "POST" and route.path.endswith(suffix))
+
+
+def test_a_dynamodb_server_error_outlasting_retries_is_503_busy(api: Api, dynamo: Any, member_id: str) -> None:
+    """Found by test_faults (random schedules): when botocore's retries ended on DynamoDB's
+    InternalServerError the engine answered 500 INTERNAL, though nothing was written and the
+    client may safely send the same key again: that is a 503 BUSY."""
+    from tests.proofs.conftest import before_send, error_response, operation_of
+
+    api.event(member_id, order("seed", "10"))
+    before = table_items(dynamo, api.table_name)
+    for operation in ("BatchGetItem", "TransactWriteItems"):
+        sends = []
+
+        def fail(request: Any, operation: str = operation, sends: list[str] = sends, **_kwargs: Any) -> Any:
+            if operation_of(request) != operation:
+                return None
+            sends.append(operation)
+            return error_response(request, "InternalServerError", 500)
+
+        with before_send(fail):
+            reply = api.redeem(member_id, {"redemption_id": "r", "points": 1})
+        assert len(sends) == 4, (reply.status, reply.body)  # botocore retried it three times first
+        assert (reply.status, reply.body["error"]["code"]) == (503, "BUSY"), reply.body
+    assert table_items(dynamo, api.table_name) == before
