@@ -37,6 +37,39 @@ def build_document() -> dict[str, Any]:
             continue  # a scheduled job, not an API function
         merged.add_schema(json.loads(app.get_openapi_json_schema()))
     document: dict[str, Any] = json.loads(merged.get_openapi_json_schema())
+    return with_security(document)
+
+
+def with_security(document: dict[str, Any]) -> dict[str, Any]:
+    """Who may call each operation: an OAuth 2.0 bearer token (JWT) with one of the route's scopes
+    (``shared.auth.ROUTE_SCOPES``, the table the CDK authorizers and the functions share)."""
+    from shared.auth import PUBLIC_ROUTES, ROUTE_SCOPES
+
+    scopes = sorted({scope for route in ROUTE_SCOPES.values() for scope in route})
+    document.setdefault("components", {})["securitySchemes"] = {
+        "loyalty": {
+            "type": "oauth2",
+            "description": "JWT access tokens from the stack's issuer (Cognito by default): members use the "
+            "authorization code flow (scope loyalty/member), back-end systems and operators client credentials.",
+            "flows": {
+                "clientCredentials": {
+                    "tokenUrl": "/oauth2/token",
+                    "scopes": {scope: f"grants routes that accept {scope}" for scope in scopes},
+                }
+            },
+        }
+    }
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            key = f"{method.upper()} {path}"
+            if key in PUBLIC_ROUTES:
+                operation["security"] = []
+            elif key in ROUTE_SCOPES:
+                operation["security"] = [{"loyalty": list(ROUTE_SCOPES[key])}]
+                operation.setdefault("responses", {}).setdefault("401", {"description": "UNAUTHENTICATED"})
+                operation["responses"].setdefault("403", {"description": "FORBIDDEN"})
+            else:
+                raise ValueError(f"{key}: a route with no authorization rule")
     return document
 
 

@@ -108,3 +108,17 @@ def test_handlers_read_the_table_the_template_gives_them(api: Api) -> None:
     from shared.models import LedgerItem, MemberItem
 
     assert MemberItem.Meta.table_name == LedgerItem.Meta.table_name == api.table_name
+
+
+def test_openapi_says_who_may_call_each_operation() -> None:
+    from shared.auth import PUBLIC_ROUTES, ROUTE_SCOPES
+
+    document = json.loads(DOCUMENT.read_text())
+    assert document["components"]["securitySchemes"]["loyalty"]["type"] == "oauth2"
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            key = f"{method.upper()} {path}"
+            if key in PUBLIC_ROUTES:
+                assert operation["security"] == [], key
+            else:
+                assert operation["security"] == [{"loyalty": list(ROUTE_SCOPES[key])}], key

@@ -69,20 +69,63 @@ def normalized(document: Any) -> Any:
     return document
 
 
+MAX_ANNIVERSARIES_AT_ONCE = 200
+"""Documented: a member overdue by more periods than this is caught up over several evaluations."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 @dataclass
 class Lot:
     expires_at: datetime | None
     points: int
+    available_at: datetime | None = None
+    """An order's points pending through the return window (``pending_days``) until then."""
 
     def view(self) -> dict[str, Any]:
-        return {"points": self.points, "expires_at": text(self.expires_at)}
+        view = {"points": self.points, "expires_at": text(self.expires_at)}
+        if self.available_at is not None:
+            view["available_at"] = text(self.available_at)
+        return view
 
     def live_at(self, moment: datetime) -> bool:
         return self.points > 0 and (self.expires_at is None or self.expires_at > moment)
 
+    def spendable_at(self, moment: datetime) -> bool:
+        return self.live_at(moment) and (self.available_at is None or self.available_at <= moment)
 
-def _soonest_first(lot: Lot) -> tuple[bool, datetime]:
-    return (lot.expires_at is None, lot.expires_at or datetime.min.replace(tzinfo=UTC))
+    def pending_at(self, moment: datetime) -> bool:
+        return self.live_at(moment) and self.available_at is not None and self.available_at > moment
+
+
+def _soonest_first(lot: Lot) -> tuple[bool, datetime, datetime]:
+    """Soonest-expiring first, never-expiring last; of one expiry, the sooner available first."""
+    return (lot.expires_at is None, lot.expires_at or _EPOCH, lot.available_at or _EPOCH)
+
+
+def _merged(lots: list[Lot]) -> list[Lot]:
+    """One lot per (expiry, availability), empty lots dropped, soonest-expiring first."""
+    kept: list[Lot] = []
+    for lot in lots:
+        same = [k for k in kept if (k.expires_at, k.available_at) == (lot.expires_at, lot.available_at)]
+        if same:
+            same[0].points += lot.points
+        elif lot.points > 0:
+            kept.append(Lot(lot.expires_at, lot.points, lot.available_at))
+    return sorted((lot for lot in kept if lot.points > 0), key=_soonest_first)
+
+
+def _settled(lots: list[Lot], moment: datetime) -> list[Lot]:
+    """Pending lots whose return window is over at ``moment`` become plain lots (and merge)."""
+    return _merged(
+        [
+            Lot(
+                lot.expires_at,
+                lot.points,
+                None if lot.available_at and lot.available_at <= moment else lot.available_at,
+            )
+            for lot in lots
+        ]
+    )
 
 
 @dataclass
@@ -95,6 +138,11 @@ class Member:
     tier: str | None = None
     tier_since: datetime | None = None
     tier_valid_until: datetime | None = None
+    period_start: datetime | None = None
+    """Start of the current validity period: the tier's attainment or its last anniversary."""
+    period_active: bool = False
+    """A qualifying event happened in [period_start, tier_valid_until)."""
+    last_qualifying_at: datetime | None = None
     login_days: dict[str, int] = field(default_factory=dict)
     months: dict[str, list[Any]] = field(default_factory=dict)  # month -> [orders, bonus given]
     attributes: dict[str, str] = field(default_factory=dict)
@@ -106,7 +154,7 @@ class Member:
         return self.version > 0
 
     def available(self, moment: datetime) -> int:
-        return sum(lot.points for lot in self.lots if lot.live_at(moment))
+        return sum(lot.points for lot in self.lots if lot.spendable_at(moment))
 
 
 @dataclass
@@ -175,11 +223,63 @@ class Program:
     def reached(self, growth: int) -> dict[str, Any]:
         return dict([tier for tier in self.tiers if growth >= int(tier["min_growth"])][-1])
 
+    def inactive_tier(self) -> dict[str, Any]:
+        """Where an inactive member falls at an anniversary: the policy's tier, else the first."""
+        code = (self.document.get("tier_policy") or {}).get("inactive_tier")
+        return self.tier(code) if code else dict(self.tiers[0])
+
+    def qualifying(self, event_type: str) -> bool:
+        policy = self.document.get("tier_policy") or {}
+        return event_type in policy.get("qualifying_events", ["order_completed"])
+
+    def next_anniversary(self, since: datetime, after: datetime, months: int) -> datetime:
+        """The first of ``since``'s anniversaries (every ``months``) strictly after ``after``."""
+        periods = 1
+        while self.months_later(since, periods * months) <= after:
+            periods += 1
+        return self.months_later(since, periods * months)
+
+    def anniversaries(self, member: Member, moment: datetime) -> list[int]:
+        """Apply every anniversary of the member's tier due by ``moment`` (oldest first); returns
+        the growth each one deducted. The tier rules of DESIGN.md and the README, step by step."""
+        deductions: list[int] = []
+        while (
+            member.tier_valid_until is not None
+            and member.tier_valid_until <= moment
+            and len(deductions) < MAX_ANNIVERSARIES_AT_ONCE
+        ):
+            at = member.tier_valid_until
+            before = self.tier(member.tier)
+            deducted = min(int(before.get("anniversary_deduction") or 0), member.growth)
+            member.growth -= deducted
+            by_growth = self.reached(member.growth)
+            if member.period_active:
+                after = by_growth
+            else:  # no qualifying activity: no higher than the inactive tier (nor than before)
+                after = min((by_growth, self.inactive_tier(), before), key=lambda tier: self.rank(tier["code"]))
+            months = before.get("validity_months")
+            if after["code"] == before["code"] and months and member.tier_since is not None:
+                member.tier_valid_until = self.next_anniversary(member.tier_since, at, months)
+            else:
+                member.tier_since = at
+                months = after.get("validity_months")
+                member.tier_valid_until = self.months_later(at, months) if months else None
+            member.tier = after["code"]
+            member.period_start = at
+            last, until = member.last_qualifying_at, member.tier_valid_until
+            member.period_active = last is not None and last >= at and (until is None or last < until)
+            deductions.append(deducted)
+        return deductions
+
     # --- views ----------------------------------------------------------------------------
 
     def snapshot(self, program_id: str, member: Member, now: datetime) -> dict[str, Any]:
         tier = self.tier(member.tier)
-        expiring = sorted((lot for lot in member.lots if lot.live_at(now) and lot.expires_at), key=_soonest_first)
+        rank = self.rank(tier["code"])
+        higher = self.tiers[rank + 1] if rank + 1 < len(self.tiers) else None
+        deduction = int(tier.get("anniversary_deduction") or 0)
+        expiring = [lot for lot in member.lots if lot.live_at(now) and lot.expires_at]
+        pending = sorted((lot for lot in member.lots if lot.pending_at(now)), key=lambda lot: lot.available_at)
         return {
             "program_id": program_id,
             "member_id": member.member_id,
@@ -188,13 +288,33 @@ class Program:
                 "name": tier["name"],
                 "since": text(member.tier_since),
                 "valid_until": text(member.tier_valid_until),
+                "points_multiplier": str(tier.get("points_multiplier", "1")),
+                "benefits": list(tier.get("benefits") or []),
+                "next_evaluation_at": text(member.tier_valid_until),
+                "to_keep": None
+                if member.tier_valid_until is None
+                else {
+                    "growth_needed": max(0, int(tier["min_growth"]) + deduction - member.growth),
+                    "qualifying_activity_needed": not member.period_active
+                    and self.rank(self.inactive_tier()["code"]) < rank,
+                    "anniversary_deduction": deduction,
+                },
+                "next_tier": None
+                if higher is None
+                else {
+                    "code": higher["code"],
+                    "name": higher["name"],
+                    "growth_needed": max(0, int(higher["min_growth"]) - member.growth),
+                },
             },
             "growth": member.growth,
             "points": {
                 "balance": member.balance,
                 "available": member.available(now),
-                "pending": 0,
-                "expiring": [lot.view() for lot in expiring],
+                "pending": sum(lot.points for lot in pending),
+                "pending_lots": [lot.view() for lot in pending],
+                "negative_balance": 0,
+                "expiring": [lot.view() for lot in sorted(expiring, key=_soonest_first)],
             },
             "attributes": dict(member.attributes),
             "version": member.version,
@@ -265,6 +385,8 @@ class Program:
         if event_type == "order_completed" and currency not in (None, self.document["currency"]):
             return Outcome(422, code="VALIDATION_ERROR", field="attributes.currency")
 
+        # Anniversaries due by the event's business time come first, in the same entry.
+        deductions = self.anniversaries(member, occurred_at) if member.exists else []
         before_tier = member.tier
         member.attributes.update(body.get("member_attributes") or {})
         if event_type not in self.rules:
@@ -278,28 +400,45 @@ class Program:
         points = sum(a["points"] for a in awards)
         growth = sum(a["growth"] for a in awards)
 
-        lot = Lot(self.expiry(occurred_at), points) if points > 0 else None
-        if lot is not None:
-            same = [existing for existing in member.lots if existing.expires_at == lot.expires_at]
-            if same:
-                same[0].points += lot.points
-            else:
-                member.lots.append(Lot(lot.expires_at, lot.points))
-            member.lots.sort(key=_soonest_first)
+        member.lots = _settled(member.lots, occurred_at)
+        lot = None
+        if points > 0:
+            pending_days = (
+                int(self.rules[event_type].get("pending_days") or 0) if event_type == "order_completed" else 0
+            )
+            available_at = occurred_at + timedelta(days=pending_days) if pending_days else None
+            lot = Lot(self.expiry(occurred_at), points, available_at)
+            member.lots = _merged([*member.lots, Lot(lot.expires_at, lot.points, lot.available_at)])
         member.balance += points
         member.growth += growth
 
         # Upgrades are immediate; a member's first event gives it the tier its growth reaches.
+        # A backdated upgrade never starts before the current period (an anniversary evaluated).
         current = before_tier or self.tiers[0]["code"]
         reached = self.reached(member.growth)
         tier_change = None
+        new_period = False
         if before_tier is None or self.rank(reached["code"]) > self.rank(current):
+            start = occurred_at if member.period_start is None else max(occurred_at, member.period_start)
             member.tier = reached["code"]
-            member.tier_since = occurred_at
+            member.tier_since = start
             months = reached.get("validity_months")
-            member.tier_valid_until = self.months_later(occurred_at, months) if months else None
+            member.tier_valid_until = self.months_later(start, months) if months else None
             if reached["code"] != current:
                 tier_change = {"from": current, "to": reached["code"], "reason": "upgrade"}
+                new_period = True
+        # Qualifying activity, for the next anniversary.
+        if new_period:
+            member.period_start, member.period_active = start, False
+        elif member.period_start is None:
+            member.period_start = member.tier_since or occurred_at
+        if self.qualifying(event_type):
+            if member.last_qualifying_at is None or occurred_at > member.last_qualifying_at:
+                member.last_qualifying_at = occurred_at
+            until = member.tier_valid_until
+            if member.period_start <= occurred_at and (until is None or occurred_at < until):
+                member.period_active = True
+        awards = [{"rule": "anniversary", "points": 0, "growth": -d} for d in deductions] + awards
 
         member.version += 1
         entry = {
@@ -310,7 +449,7 @@ class Program:
             "occurred_at": text(occurred_at),
             "recorded_at": text(now),
             "points": points,
-            "growth": growth,
+            "growth": growth - sum(deductions),
             "balance_after": member.balance,
             "growth_after": member.growth,
             "tier_after": member.tier,
@@ -320,22 +459,22 @@ class Program:
             "description": None,
         }
         member.ledger.append(entry)
-        return Outcome(
-            201,
-            {
-                "event_id": body["event_id"],
-                "type": event_type,
-                "occurred_at": text(occurred_at),
-                "points_earned": points,
-                "growth_earned": growth,
-                "awards": awards,
-                "lot": lot.view() if lot else None,
-                "tier_change": tier_change,
-                "ledger_entry_id": member.version,
-                "config_version": self.version,
-                "member": self.snapshot(program_id, member, now),
-            },
-        )
+        answer = {
+            "event_id": body["event_id"],
+            "type": event_type,
+            "occurred_at": text(occurred_at),
+            "points_earned": points,
+            "growth_earned": growth,
+            "awards": awards,
+            "lot": lot.view() if lot else None,
+            "tier_change": tier_change,
+            "ledger_entry_id": member.version,
+            "config_version": self.version,
+            "member": self.snapshot(program_id, member, now),
+        }
+        if deductions:
+            answer["anniversary_growth_deducted"] = sum(deductions)
+        return Outcome(201, answer)
 
     # --- spending -------------------------------------------------------------------------
 
@@ -355,8 +494,9 @@ class Program:
 
         drawn: list[Lot] = []
         remaining = points
+        member.lots = _settled(member.lots, occurred_at)
         for lot in sorted(member.lots, key=_soonest_first):  # soonest-expiring first (invariant 4)
-            if remaining and lot.live_at(occurred_at):
+            if remaining and lot.spendable_at(occurred_at):
                 take = min(lot.points, remaining)
                 drawn.append(Lot(lot.expires_at, take))
                 lot.points -= take

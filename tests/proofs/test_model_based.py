@@ -55,6 +55,8 @@ STARTS = (
     datetime(2027, 1, 31, 23, 0, tzinfo=UTC),  # month ends: Jan 31 + 1 month clamps
 )
 
+BENEFIT = {"code": "free_shipping_coupons", "name": "Free-shipping coupons", "params": {"per_month": 2}}
+
 # --- strategies -------------------------------------------------------------------------
 
 decimal_text = st.sampled_from(["0", "0.5", "1", "1.25", "2", "3"])
@@ -100,6 +102,7 @@ def program_documents(draw: st.DrawFn) -> dict[str, Any]:
                 "points_per_unit": draw(decimal_text),
                 "growth_per_unit": draw(decimal_text),
                 "growth_coefficients": coefficients,
+                "pending_days": draw(st.sampled_from([0, 0, 0, 3, 15])),
             }
         )
     if draw(st.integers(0, 5)):
@@ -155,6 +158,15 @@ def program_documents(draw: st.DrawFn) -> dict[str, Any]:
         tier.setdefault("points_multiplier", "1")
         tier.setdefault("validity_months", None)
         tier.setdefault("anniversary_deduction", 0)
+        tier["benefits"] = draw(st.sampled_from([[], [], [BENEFIT]]))
+    tier_policy = {
+        "qualifying_events": draw(
+            st.sampled_from(
+                [["order_completed"], ["order_completed"], ["order_completed", "login"], ["review_approved"]]
+            )
+        ),
+        "inactive_tier": draw(st.sampled_from([None, None, "bronze", "silver"])),
+    }
     expiry = draw(
         st.one_of(
             st.builds(lambda n: {"policy": "year_end", "years_after": n}, st.integers(0, 1)),
@@ -174,6 +186,10 @@ def program_documents(draw: st.DrawFn) -> dict[str, Any]:
         "tiers": tiers,
         "expiry": expiry,
         "max_points_per_redemption": draw(st.sampled_from([10_000_000, 10_000_000, 10_000_000, 250])),
+        "tier_policy": tier_policy,
+        "expiry_reminders": {"days_before": draw(st.sampled_from([[30, 7], [1]]))},
+        "refunds": {"negative_balance": draw(st.sampled_from(["clamp", "allow"]))},
+        "member_redemptions": draw(st.booleans()),
     }
 
 
