@@ -143,6 +143,7 @@ def _member_write(
                 context.program.version,
                 planned.order,
                 list(planned.events),
+                request_key=key,  # the same key the record was looked up by
             )
         except AlreadyApplied as applied:
             return _replay(applied.stored, request_hash, key_name, key, attempt_id)

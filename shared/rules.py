@@ -404,8 +404,10 @@ def apply_event(config: ProgramConfig, state: MemberState, event: BusinessEvent)
 def record_activity(
     config: ProgramConfig, state: MemberState, event_type: str, at: datetime, *, new_period: bool
 ) -> MemberState:
-    """Track qualifying activity for the tier job: a new tier starts a new period at ``at``."""
-    period_start = at if new_period else (state.tier_period_start or state.tier_since or at)
+    """Track qualifying activity for the tier job. A new tier starts a new period when the tier
+    starts (``state.tier_since``: the event's time, or the anniversary already evaluated when
+    the event is backdated before it), so a backdated event never counts in a later period."""
+    period_start = (state.tier_since or at) if new_period else (state.tier_period_start or state.tier_since or at)
     active = False if new_period else state.tier_period_active
     last = state.last_qualifying_at
     if event_type in config.tier_policy.qualifying_events:

@@ -482,6 +482,7 @@ def commit_write(
     config_version: int,
     order: OrderRecord | None = None,
     events: list[OutboxEvent] | None = None,
+    request_key: str | None = None,
 ) -> None:
     """Put the request record, the ledger entry and the member snapshot in one transaction
     (and the order record the write creates or updates, conditioned on its version, and any
@@ -489,10 +490,11 @@ def commit_write(
 
     ``state.version`` must be ``expected_version + 1``. Raises :class:`AlreadyApplied` when the
     key was used before, :class:`StaleWrite` when the member changed since it was read.
+    ``request_key``: the key the record is read by, when it is not the entry's client key.
     """
     program_id, member_id = state.program_id, state.member_id
     record = RequestItem(
-        request_pk(program_id, kind, entry.key),
+        request_pk(program_id, kind, request_key or entry.key),
         REQUEST,
         member_id=member_id,
         request_hash=request_hash,

@@ -148,6 +148,8 @@ class Member:
     attributes: dict[str, str] = field(default_factory=dict)
     ledger: list[dict[str, Any]] = field(default_factory=list)
     """Entries oldest first, in the shape the ledger route shows them."""
+    redemptions: dict[str, tuple[datetime, list[Lot]]] = field(default_factory=dict)
+    """Applied redemptions: business time and the points drawn from each lot."""
 
     @property
     def exists(self) -> bool:
@@ -503,6 +505,7 @@ class Program:
                 remaining -= take
         member.lots = [lot for lot in member.lots if lot.points]
         member.balance -= points
+        member.redemptions[body["redemption_id"]] = (occurred_at, [Lot(d.expires_at, d.points) for d in drawn])
         member.version += 1
         entry = {
             "entry_id": member.version,
@@ -529,6 +532,66 @@ class Program:
                 "points": points,
                 "occurred_at": text(occurred_at),
                 "drawn": [lot.view() for lot in drawn],
+                "ledger_entry_id": member.version,
+                "member": self.snapshot(program_id, member, now),
+            },
+        )
+
+    def reverse(
+        self,
+        program_id: str,
+        member: Member,
+        redemption_id: str,
+        body: dict[str, Any],
+        occurred_at: datetime,
+        now: datetime,
+    ) -> Outcome:
+        """``POST .../redemptions/{id}/reversal``: every drawn point back to its lot, except
+        points whose lot has expired by the later of the business and the request time."""
+        if occurred_at > now + timedelta(seconds=self.document["future_skew_seconds"]):
+            return Outcome(422, code="VALIDATION_ERROR", field="occurred_at")
+        if redemption_id not in member.redemptions:
+            return Outcome(404, code="REDEMPTION_NOT_FOUND", field="redemption_id")
+        redeemed_at, drawn = member.redemptions[redemption_id]
+        if occurred_at < redeemed_at:
+            return Outcome(422, code="VALIDATION_ERROR", field="occurred_at")
+        cutoff = max(occurred_at, now)
+        returned = [lot for lot in drawn if lot.expires_at is None or lot.expires_at > cutoff]
+        lost = [lot for lot in drawn if lot.expires_at is not None and lot.expires_at <= cutoff]
+        member.lots = _merged([*member.lots, *(Lot(lot.expires_at, lot.points) for lot in returned)])
+        points = sum(lot.points for lot in returned)
+        not_revived = sum(lot.points for lot in lost)
+        member.balance += points
+        member.version += 1
+        member.ledger.append(
+            {
+                "entry_id": member.version,
+                "kind": "reversal",
+                "redemption_id": redemption_id,
+                "event_type": None,
+                "occurred_at": text(occurred_at),
+                "recorded_at": text(now),
+                "points": points,
+                "growth": 0,
+                "balance_after": member.balance,
+                "growth_after": member.growth,
+                "tier_after": member.tier,
+                "lots": [lot.view() for lot in returned],
+                "awards": [],
+                "config_version": self.version,
+                "description": body.get("reason")
+                or (f"{not_revived} points not revived: their lot expired" if lost else None),
+            }
+        )
+        return Outcome(
+            201,
+            {
+                "redemption_id": redemption_id,
+                "occurred_at": text(occurred_at),
+                "points_returned": points,
+                "returned": [lot.view() for lot in returned],
+                "points_not_revived": not_revived,
+                "not_revived": [lot.view() for lot in lost],
                 "ledger_entry_id": member.version,
                 "member": self.snapshot(program_id, member, now),
             },

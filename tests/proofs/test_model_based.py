@@ -102,7 +102,7 @@ def program_documents(draw: st.DrawFn) -> dict[str, Any]:
                 "points_per_unit": draw(decimal_text),
                 "growth_per_unit": draw(decimal_text),
                 "growth_coefficients": coefficients,
-                "pending_days": draw(st.sampled_from([0, 0, 0, 3, 15])),
+                "pending_days": draw(st.sampled_from([0, 0, 0, 0, 0, 3, 15])),
             }
         )
     if draw(st.integers(0, 5)):
@@ -236,7 +236,8 @@ class LedgerMachine(RuleBasedStateMachine):
         """The engine's answer equals the model's: status and body, or status and error envelope."""
         assert reply.status == outcome.status, (reply.status, reply.body, outcome)
         if outcome.body is not None:
-            assert _without_reasons(reply.body) == outcome.body
+            got = _without_reasons(reply.body)
+            assert got == outcome.body, _diff(got, outcome.body)
             return
         error = reply.body["error"]
         assert set(error) >= {"code", "message", "details"}, reply.body
@@ -272,6 +273,10 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             outcome = self.program.redeem(self.program_id, member, body, occurred_at, self.now)
         self.expect(reply, outcome)
+        if reply.status == 201 and "anniversary_growth_deducted" in reply.body:
+            OUTCOMES["events 201 with anniversaries"] += 1
+        if reply.status == 201 and reply.body["member"]["points"]["pending"]:
+            OUTCOMES[f"{route} 201 with pending points"] += 1
         if reply.status == 201:
             self.records[(route, key)] = (name, json.dumps(body, sort_keys=True), reply)
 
@@ -365,19 +370,72 @@ class LedgerMachine(RuleBasedStateMachine):
             body["description"] = description
         self.write("redemptions", name, body)
 
-    @rule(name=st.sampled_from(MEMBERS), quarters=st.integers(1, 5))
-    def redeem_share(self, name: str, quarters: int) -> None:
+    @rule(name=st.sampled_from(MEMBERS), quarters=st.integers(1, 5), again=st.integers(0, 3))
+    def redeem_share(self, name: str, quarters: int, again: int) -> None:
         """Spend a share of what is available: a quarter to all of it (the boundary of
-        invariant 1), or a quarter more than all of it."""
+        invariant 1), or a quarter more than all of it; sometimes sent again at once, as it was
+        (a replay) or with another amount (a conflict)."""
         available = self.members[name].available(self.now)
         if available > 0:
             points = max(1, available * quarters // 4)
-            self.write("redemptions", name, {"redemption_id": self.key("r"), "points": points})
+            body = {"redemption_id": self.key("r"), "points": points}
+            self.write("redemptions", name, body)
+            if again == 0:
+                self.write("redemptions", name, dict(body))
+            elif again == 1:  # the same key, another body
+                self.write("redemptions", name, {**body, "points": points + 1})
+
+    @precondition(lambda self: any(route == "redemptions" for route, _key in self.records))
+    @rule(
+        name=st.sampled_from(MEMBERS),
+        pick=st.integers(0, 10_000),
+        offset=st.none() | st.none() | offsets,
+        owner=st.integers(0, 5),
+        unknown=st.integers(0, 9),
+    )
+    def reverse_redemption(self, name: str, pick: int, offset: int | None, owner: int, unknown: int) -> None:
+        """A redemption given back: usually the owner's and an applied one; sometimes another
+        member's or an unknown id (404); backdated before the redemption (422); again (a
+        replay, or with another body: 409)."""
+        applied = sorted(key for route, key in self.records if route == "redemptions")
+        if not unknown:
+            redemption_id = self.key("r")
+        else:
+            redemption_id = applied[pick % len(applied)]
+            if owner:
+                name = self.records[("redemptions", redemption_id)][0]
+        body: dict[str, Any] = {}
+        if offset is not None:
+            body["occurred_at"] = self.business_time(offset, False)
+        member = self.members[name]
+        self.dirty.add(name)
+        reply = self.call("POST", f"/members/{member.member_id}/redemptions/{redemption_id}/reversal", body)
+        outcome_name = f"reversal {reply.status} {reply.body['error']['code'] if 'error' in reply.body else ''}"
+        OUTCOMES[outcome_name.strip()] += 1
+        event(outcome_name.strip())
+        record_key = ("reversal", f"{name}#{redemption_id}")
+        first = self.records.get(record_key)
+        if first is not None:
+            if first[1] == json.dumps(body, sort_keys=True):
+                assert (reply.status, reply.body) == (200, first[2].body)
+                return
+            conflict = Outcome(409, code="IDEMPOTENCY_CONFLICT", field="redemption_id")
+            self.expect(reply, conflict)
+            return
+        assert self.program is not None
+        occurred_at = _parse(body["occurred_at"]) if "occurred_at" in body else self.now
+        self.expect(reply, self.program.reverse(self.program_id, member, redemption_id, body, occurred_at, self.now))
+        if reply.status == 201:
+            self.records[record_key] = (name, json.dumps(body, sort_keys=True), reply)
 
     # --- replays ----------------------------------------------------------------------
 
     @precondition(lambda self: bool(self.sent))
-    @rule(route=st.sampled_from(["events", "redemptions"]), pick=st.integers(0, 10_000), applied=st.booleans())
+    @rule(
+        route=st.sampled_from(["events", "redemptions", "redemptions"]),
+        pick=st.integers(0, 10_000),
+        applied=st.booleans(),
+    )
     def replay(self, route: str, pick: int, applied: bool) -> None:
         """An earlier write sent again as it was: 200 with the first answer if it had applied,
         evaluated afresh if it had been refused (nothing was recorded then)."""
@@ -420,12 +478,38 @@ class LedgerMachine(RuleBasedStateMachine):
             st.integers(1, 7200),
             st.integers(1, 40).map(lambda d: d * 86_400 + 1),
             st.integers(60, 420).map(lambda d: d * 86_400),
-        )
+        ),
+        anniversary=st.none()
+        | st.tuples(
+            st.integers(0, 2),
+            st.sampled_from([0, 1, 3600, 3 * 86_400, 400 * 86_400]),
+            st.sampled_from([None, "1", "250"]),
+        ),
     )
-    def advance_clock(self, seconds: int) -> None:
-        """Request time moves on: lots past their expiry leave ``available`` before any sweep."""
+    def advance_clock(self, seconds: int, anniversary: tuple[int, int, str | None] | None) -> None:
+        """Request time moves on: lots past their expiry leave ``available`` before any sweep.
+        Or (``anniversary``) it moves to a member's next tier evaluation, and that member earns."""
+        if anniversary is not None and any(m.tier_valid_until for m in self.members.values()):
+            self.reach_anniversary(*anniversary)
+            return
         self.now += timedelta(seconds=seconds)
         self.dirty.update(MEMBERS)
+
+    def reach_anniversary(self, pick: int, past: int, amount: str | None) -> None:
+        """Request time moves to (just past) a member's next tier evaluation and the member
+        reports an event then (an order, or a login): the earn applies every anniversary due
+        first (deductions, renewals, downgrades) in the same ledger entry."""
+        due = sorted((m.tier_valid_until, name) for name, m in self.members.items() if m.tier_valid_until)
+        moment, name = due[pick % len(due)]
+        moment += timedelta(seconds=past)
+        if moment > self.now:
+            self.now = moment
+            self.dirty.update(MEMBERS)
+        body: dict[str, Any] = {"event_id": self.key("e"), "type": "login", "occurred_at": text(self.now)}
+        if amount is not None:
+            body["type"] = "order_completed"
+            body["attributes"] = {"order_id": self.key("o"), "settled_amount": amount}
+        self.write("events", name, body)
 
     @rule()
     def read_program(self) -> None:
@@ -486,9 +570,11 @@ class LedgerMachine(RuleBasedStateMachine):
             self.expect(reply, Outcome(404, code="MEMBER_NOT_FOUND"))
             return
         assert reply.status == 200
-        assert reply.body == self.program.snapshot(self.program_id, member, self.now), name
+        expected = self.program.snapshot(self.program_id, member, self.now)
+        assert reply.body == expected, (name, _diff(reply.body, expected))
         ledger = self.ledger(member.member_id)
-        assert [_without_reasons(entry) for entry in ledger] == list(reversed(member.ledger)), name
+        entries = [_without_reasons(entry) for entry in ledger]
+        assert entries == list(reversed(member.ledger)), (name, _diff(entries, list(reversed(member.ledger))))
         self.design_invariants(reply.body, ledger)
 
     def ledger(self, member_id: str) -> list[dict[str, Any]]:
@@ -532,6 +618,19 @@ class LedgerMachine(RuleBasedStateMachine):
 
 def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _diff(engine: Any, model: Any, path: str = "") -> list[str]:
+    """Where two JSON documents differ (engine value, then model value): for failure messages."""
+    if isinstance(engine, dict) and isinstance(model, dict):
+        return [
+            d
+            for key in sorted(set(engine) | set(model), key=str)
+            for d in _diff(engine.get(key, "<absent>"), model.get(key, "<absent>"), f"{path}.{key}")
+        ]
+    if isinstance(engine, list) and isinstance(model, list) and len(engine) == len(model):
+        return [d for i, (a, b) in enumerate(zip(engine, model, strict=True)) for d in _diff(a, b, f"{path}[{i}]")]
+    return [] if engine == model else [f"{path}: engine {engine!r} model {model!r}"]
 
 
 def _without_reasons(body: Any) -> Any:

@@ -110,3 +110,77 @@ def test_a_dynamodb_server_error_outlasting_retries_is_503_busy(api: Api, dynamo
         assert len(sends) == 4, (reply.status, reply.body)  # botocore retried it three times first
         assert (reply.status, reply.body["error"]["code"]) == (503, "BUSY"), reply.body
     assert table_items(dynamo, api.table_name) == before
+
+
+def test_a_backdated_upgrade_never_starts_a_period_before_an_evaluated_anniversary(api: Api) -> None:
+    """Found by test_model_based: a backdated upgrade's tier ``since`` is clamped to the current
+    period start, but the new period itself started at the event's unclamped business time.
+    So (1) an order from before the period counted as activity in it, and (2) a second
+    backdated upgrade started its tier before an anniversary already evaluated: two
+    anniversaries less than a year apart (the double deduction the clamp exists to prevent)."""
+    import uuid
+
+    program = f"reg-period-{uuid.uuid4().hex[:8]}"
+    config = {
+        "name": "Backdated upgrades",
+        "time_zone": "UTC",
+        "currency": "CNY",
+        "earning_rules": [
+            {"event_type": "order_completed", "points_per_unit": "1", "growth_per_unit": "1"},
+            {"event_type": "login", "points": 0, "growth": 0, "per_local_day": 1},
+        ],
+        "tiers": [
+            {"code": "registered", "name": "Registered", "min_growth": 0},
+            {"code": "bronze", "name": "Bronze", "min_growth": 1},
+            {"code": "silver", "name": "Silver", "min_growth": 100, "validity_months": 12, "anniversary_deduction": 10},
+            {"code": "gold", "name": "Gold", "min_growth": 1000, "validity_months": 12, "anniversary_deduction": 100},
+            {
+                "code": "diamond",
+                "name": "Diamond",
+                "min_growth": 5000,
+                "validity_months": 12,
+                "anniversary_deduction": 500,
+            },
+        ],
+        "expiry": {"policy": "never"},
+    }
+    start = datetime(2026, 1, 10, tzinfo=UTC)
+    assert api.call("PUT", f"/v1/programs/{program}", config, at=start).status == 201
+    member = "m"
+    assert api.event(member, order("o1", "150", "2026-01-10T00:00:00Z"), program, at=start).status == 201
+    later = datetime(2027, 1, 20, tzinfo=UTC)
+    # A login (not qualifying) on the 20th applies the anniversary of the 10th: silver renewed.
+    login = {"event_id": "l1", "type": "login", "occurred_at": "2027-01-20T00:00:00Z"}
+    reply = api.event(member, login, program, at=later)
+    assert reply.status == 201 and reply.body["anniversary_growth_deducted"] == 10, reply.body
+    # An order from before that anniversary upgrades to gold: the tier starts at the anniversary...
+    reply = api.event(member, order("o2", "900", "2027-01-05T00:00:00Z"), program, at=later)
+    tier = reply.body["member"]["tier"]
+    assert (tier["code"], tier["since"]) == ("gold", "2027-01-10T00:00:00Z"), tier
+    # ... and so does its period: that order belongs to the period already evaluated.
+    wrong = [] if tier["to_keep"]["qualifying_activity_needed"] else ["the order before the period counted in it"]
+    # Another order from before the anniversary upgrades again: still not before the 10th.
+    reply = api.event(member, order("o3", "5000", "2026-12-01T00:00:00Z"), program, at=later)
+    tier = reply.body["member"]["tier"]
+    if (tier["code"], tier["since"], tier["valid_until"]) != (
+        "diamond",
+        "2027-01-10T00:00:00Z",
+        "2028-01-10T00:00:00Z",
+    ):
+        wrong.append(f"diamond since {tier['since']} until {tier['valid_until']}")
+    assert not wrong, wrong
+
+
+def test_a_second_reversal_with_another_body_is_an_idempotency_conflict(api: Api, member_id: str) -> None:
+    """Found by test_model_based: a redemption reversed once, then again with another body
+    (a business time before the redemption) was evaluated afresh (422), not refused as a
+    conflicting reuse of the reversal's key (409)."""
+    at = "2026-11-22T02:00:00Z"
+    assert api.event(member_id, order("o1", "100", at)).status == 201
+    assert api.redeem(member_id, {"redemption_id": "r1", "points": 10, "occurred_at": at}).status == 201
+    path = f"/v1/programs/default/members/{member_id}/redemptions/{member_id}.r1/reversal"
+    first = api.call("POST", path, {})
+    assert first.status == 201, first.body
+    assert api.call("POST", path, {}).status == 200
+    again = api.call("POST", path, {"occurred_at": "2026-11-22T01:00:00Z"})
+    assert (again.status, again.body["error"]["code"]) == (409, "IDEMPOTENCY_CONFLICT"), again.body
