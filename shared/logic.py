@@ -175,6 +175,11 @@ def report_event(program_id: str, member_id: str, event: EventIn, now: datetime)
             if event.attributes.currency not in (None, config.currency):
                 raise ValidationFailed.field("attributes.currency", f"must be the program's currency {config.currency}")
             if context.order is not None:
+                if context.order.event_id == event.event_id:
+                    # This very event, committed by a concurrent request: BatchGetItem reads each
+                    # item on its own, so it can see the order record before the request record.
+                    # Read again: the replay answers with the first response.
+                    raise StaleWrite()
                 raise OrderAlreadyReported(context.order.order_id, context.order.event_id)
         business_event = BusinessEvent(
             event.event_id, event.type, event.occurred_at, event_attributes(event), event.member_attributes

@@ -7,6 +7,7 @@ import random
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -200,3 +201,27 @@ def test_endless_conflicts_end_in_503_after_the_write_budget(
     assert calls[0] > 1
     assert (reply.status, reply.body["error"]["code"]) == (503, "BUSY")
     assert table_items(dynamo, api.table_name) == before
+
+
+def test_a_replay_that_sees_the_order_before_the_request_record_is_still_a_replay(api: Api, member_id: str) -> None:
+    # BatchGetItem reads each item on its own: a replay racing the first write can see the
+    # order's record (committed) without the request record. It must answer 200, not 409.
+    from shared import store
+
+    event = EVENT.validate_python(order(f"{member_id}.torn", "42"))
+    assert direct(logic.report_event, "default", member_id, event, NOW)[0] == 201
+    real = store.load_write_context
+    calls = [0]
+
+    def torn(*args: Any, **kwargs: Any) -> Any:
+        context = real(*args, **kwargs)
+        calls[0] += 1
+        return replace(context, previous=None) if calls[0] == 1 else context
+
+    store.load_write_context = torn  # type: ignore[assignment]
+    try:
+        status, body = direct(logic.report_event, "default", member_id, event, NOW)
+    finally:
+        store.load_write_context = real  # type: ignore[assignment]
+    assert (status, calls[0]) == (200, 2), body
+    assert api.member(member_id).body["points"]["balance"] == 42
