@@ -9,7 +9,9 @@ What it covers today: the four event types (order amounts, tier multipliers and 
 coefficients, the monthly bonus, login day caps, review thresholds, photo-review ranks), points
 lots and every expiry policy, spends soonest-expiring first, immediate tier upgrades, member
 snapshots as of any request time, ledgers, idempotent replays and conflicting replays, program
-config versions.
+config versions, redemption reversals, order records and ``order_refunded`` (proportional,
+cumulatively floored, own lot first, ``refunds.negative_balance`` clamp/allow and the debt later
+credits pay first, tier drops with reason ``refund``).
 
 Extension point: an operation the engine gains (``order_refunded``, a redemption reversal, the
 tier and expiry jobs) becomes one method here that returns ``Outcome`` and updates ``Member``,
@@ -129,6 +131,32 @@ def _settled(lots: list[Lot], moment: datetime) -> list[Lot]:
 
 
 @dataclass
+class Order:
+    """What a completed order earned itself (not the monthly bonus) and its refunds so far."""
+
+    event_id: str
+    amount: Decimal
+    points: int
+    growth: int
+    expires_at: datetime | None
+    available_at: datetime | None
+    refunded_amount: Decimal = Decimal(0)
+    refunded_points: int = 0
+    refunded_growth: int = 0
+
+
+def _credit(member: Member, lot: Lot) -> Lot:
+    """Add ``lot``'s points to the member: a refund's negative balance is paid first. Returns
+    what went into the lots (the balance takes all of it)."""
+    repaid = min(member.debt, lot.points)
+    member.debt -= repaid
+    added = Lot(lot.expires_at, lot.points - repaid, lot.available_at)
+    member.lots = _merged([*member.lots, added])
+    member.balance += lot.points
+    return added
+
+
+@dataclass
 class Member:
     member_id: str
     version: int = 0
@@ -150,6 +178,11 @@ class Member:
     """Entries oldest first, in the shape the ledger route shows them."""
     redemptions: dict[str, tuple[datetime, list[Lot]]] = field(default_factory=dict)
     """Applied redemptions: business time and the points drawn from each lot."""
+    debt: int = 0
+    """Points a refund took back after they were spent (policy ``allow``): the balance is the
+    lots minus this, and later credits pay it back first."""
+    orders: dict[str, Order] = field(default_factory=dict)
+    """Completed orders by order_id: what each earned and how much refunds took back."""
 
     @property
     def exists(self) -> bool:
@@ -315,7 +348,7 @@ class Program:
                 "available": member.available(now),
                 "pending": sum(lot.points for lot in pending),
                 "pending_lots": [lot.view() for lot in pending],
-                "negative_balance": 0,
+                "negative_balance": member.debt,
                 "expiring": [lot.view() for lot in sorted(expiring, key=_soonest_first)],
             },
             "attributes": dict(member.attributes),
@@ -386,6 +419,8 @@ class Program:
         currency = attributes.get("currency")
         if event_type == "order_completed" and currency not in (None, self.document["currency"]):
             return Outcome(422, code="VALIDATION_ERROR", field="attributes.currency")
+        if event_type == "order_completed" and attributes["order_id"] in member.orders:
+            return Outcome(409, code="ORDER_ALREADY_REPORTED", field="attributes.order_id")
 
         # Anniversaries due by the event's business time come first, in the same entry.
         deductions = self.anniversaries(member, occurred_at) if member.exists else []
@@ -404,15 +439,29 @@ class Program:
 
         member.lots = _settled(member.lots, occurred_at)
         lot = None
+        pending_days = (
+            int(self.rules[event_type].get("pending_days") or 0)
+            if event_type == "order_completed" and event_type in self.rules
+            else 0
+        )
+        available_at = occurred_at + timedelta(days=pending_days) if pending_days else None
         if points > 0:
-            pending_days = (
-                int(self.rules[event_type].get("pending_days") or 0) if event_type == "order_completed" else 0
-            )
-            available_at = occurred_at + timedelta(days=pending_days) if pending_days else None
-            lot = Lot(self.expiry(occurred_at), points, available_at)
-            member.lots = _merged([*member.lots, Lot(lot.expires_at, lot.points, lot.available_at)])
-        member.balance += points
+            lot = _credit(member, Lot(self.expiry(occurred_at), points, available_at))
+            if lot.points < points:
+                awards.append({"rule": "debt_repayment", "points": 0, "growth": 0})
+            if not lot.points:
+                lot = None
         member.growth += growth
+        if event_type == "order_completed":
+            own = awards[0]
+            member.orders[attributes["order_id"]] = Order(
+                body["event_id"],
+                Decimal(attributes["settled_amount"]),
+                own["points"],
+                own["growth"],
+                self.expiry(occurred_at),
+                available_at,
+            )
 
         # Upgrades are immediate; a member's first event gives it the tier its growth reaches.
         # A backdated upgrade never starts before the current period (an anniversary evaluated).
@@ -477,6 +526,137 @@ class Program:
         if deductions:
             answer["anniversary_growth_deducted"] = sum(deductions)
         return Outcome(201, answer)
+
+    # --- refunds --------------------------------------------------------------------------
+
+    def refund(
+        self, program_id: str, member: Member, body: dict[str, Any], occurred_at: datetime, now: datetime
+    ) -> Outcome:
+        """``order_refunded`` of a new event_id: the order's own points and growth taken back in
+        proportion to the refunded share (cumulatively floored), its own lot first. No
+        anniversary is applied first (only earns do that)."""
+        if occurred_at > now + timedelta(seconds=self.document["future_skew_seconds"]):
+            return Outcome(422, code="VALIDATION_ERROR", field="occurred_at")
+        attributes = body.get("attributes") or {}
+        if attributes.get("currency") not in (None, self.document["currency"]):
+            return Outcome(422, code="VALIDATION_ERROR", field="attributes.currency")
+        order = member.orders.get(attributes["order_id"])
+        if order is None:
+            return Outcome(404, code="ORDER_NOT_FOUND", field="attributes.order_id")
+        if attributes.get("refund_amount") is None:
+            amount = order.amount - order.refunded_amount
+            if amount <= 0:
+                return Outcome(409, code="REFUND_EXCEEDS_ORDER", field="attributes.refund_amount")
+        else:
+            amount = Decimal(attributes["refund_amount"])
+            if amount <= 0 or amount > order.amount:
+                return Outcome(422, code="VALIDATION_ERROR", field="attributes.refund_amount")
+        refunded = order.refunded_amount + amount
+        if refunded > order.amount:
+            return Outcome(409, code="REFUND_EXCEEDS_ORDER", field="attributes.refund_amount")
+
+        def share(total: int) -> int:
+            if order.amount == 0:
+                return total
+            return math.floor(Fraction(total) * Fraction(refunded) / Fraction(order.amount))
+
+        cutoff = max(occurred_at, now)  # lots expired by either are gone
+        points = share(order.points) - order.refunded_points
+        lapsed = 0
+        if order.expires_at is not None and order.expires_at <= cutoff:
+            points, lapsed = 0, points  # expired with its lot: other lots are not charged
+        growth = min(share(order.growth) - order.refunded_growth, member.growth)
+
+        lots = _settled(member.lots, cutoff)
+        drawn: list[Lot] = []
+        remaining = points
+
+        def take(lot: Lot) -> None:
+            nonlocal remaining
+            amount_taken = min(lot.points, remaining)
+            if amount_taken:
+                drawn.append(Lot(lot.expires_at, amount_taken))
+                lot.points -= amount_taken
+                remaining -= amount_taken
+
+        own = [
+            lot
+            for lot in lots
+            if lot.live_at(cutoff)
+            and lot.expires_at == order.expires_at
+            and (lot.available_at is None or lot.available_at == order.available_at)
+        ]
+        for lot in sorted(own, key=lambda lot: lot.available_at is None):  # its pending lot first
+            take(lot)
+        for lot in sorted(lots, key=_soonest_first):
+            if lot.spendable_at(cutoff):
+                take(lot)
+        for lot in sorted(lots, key=_soonest_first):
+            if lot.live_at(cutoff):
+                take(lot)
+        member.lots = _merged(lots)
+        debt = remaining if (self.document.get("refunds") or {}).get("negative_balance", "clamp") == "allow" else 0
+        forgiven = remaining - debt
+        charged = points - forgiven
+        member.debt += debt
+        member.balance -= charged
+        member.growth -= growth
+
+        tier_change = None
+        current = self.tier(member.tier)
+        if member.growth < int(current["min_growth"]):
+            lower = self.reached(member.growth)
+            months = lower.get("validity_months")
+            member.tier = lower["code"]
+            member.tier_since = occurred_at
+            member.tier_valid_until = self.months_later(occurred_at, months) if months else None
+            member.period_start, member.period_active = occurred_at, False
+            tier_change = {"from": current["code"], "to": lower["code"], "reason": "refund"}
+
+        order.refunded_amount = refunded
+        order.refunded_points += points + lapsed
+        order.refunded_growth += growth
+        member.version += 1
+        member.ledger.append(
+            {
+                "entry_id": member.version,
+                "kind": "refund",
+                "event_id": body["event_id"],
+                "event_type": "order_refunded",
+                "occurred_at": text(occurred_at),
+                "recorded_at": text(now),
+                "points": -charged,
+                "growth": -growth,
+                "balance_after": member.balance,
+                "growth_after": member.growth,
+                "tier_after": member.tier,
+                "lots": [lot.view() for lot in drawn],
+                "awards": [{"rule": "order_refunded", "points": -charged, "growth": -growth}],
+                "config_version": self.version,
+                "description": None,
+            }
+        )
+        return Outcome(
+            201,
+            {
+                "event_id": body["event_id"],
+                "type": "order_refunded",
+                "occurred_at": text(occurred_at),
+                "order_id": attributes["order_id"],
+                "refund_amount": str(amount),
+                "order_refunded_amount": str(refunded),
+                "points_reversed": charged,
+                "growth_reversed": growth,
+                "drawn": [lot.view() for lot in drawn],
+                "negative_balance_added": debt,
+                "points_forgiven": forgiven,
+                "points_lapsed": lapsed,
+                "tier_change": tier_change,
+                "ledger_entry_id": member.version,
+                "config_version": self.version,
+                "member": self.snapshot(program_id, member, now),
+            },
+        )
 
     # --- spending -------------------------------------------------------------------------
 
@@ -558,10 +738,10 @@ class Program:
         cutoff = max(occurred_at, now)
         returned = [lot for lot in drawn if lot.expires_at is None or lot.expires_at > cutoff]
         lost = [lot for lot in drawn if lot.expires_at is not None and lot.expires_at <= cutoff]
-        member.lots = _merged([*member.lots, *(Lot(lot.expires_at, lot.points) for lot in returned)])
+        for lot in sorted(returned, key=_soonest_first):
+            _credit(member, Lot(lot.expires_at, lot.points))
         points = sum(lot.points for lot in returned)
         not_revived = sum(lot.points for lot in lost)
-        member.balance += points
         member.version += 1
         member.ledger.append(
             {

@@ -26,6 +26,7 @@ import json
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from hypothesis import event
@@ -253,7 +254,8 @@ class LedgerMachine(RuleBasedStateMachine):
         key = body[key_name]
         reply = self.call("POST", f"/members/{member.member_id}/{route}", body)
         self.sent.append((route, name, body))
-        outcome = f"{route} {reply.status} {reply.body['error']['code'] if 'error' in reply.body else ''}".strip()
+        kind = "refunds" if body.get("type") == "order_refunded" else route
+        outcome = f"{kind} {reply.status} {reply.body['error']['code'] if 'error' in reply.body else ''}".strip()
         OUTCOMES[outcome] += 1
         event(outcome)
         first = self.records.get((route, key))
@@ -268,7 +270,9 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self.program is not None
         occurred = body.get("occurred_at")
         occurred_at = _parse(occurred) if occurred else self.now
-        if route == "events":
+        if route == "events" and body["type"] == "order_refunded":
+            outcome = self.program.refund(self.program_id, member, body, occurred_at, self.now)
+        elif route == "events":
             outcome = self.program.earn(self.program_id, member, body, occurred_at, self.now)
         else:
             outcome = self.program.redeem(self.program_id, member, body, occurred_at, self.now)
@@ -277,6 +281,10 @@ class LedgerMachine(RuleBasedStateMachine):
             OUTCOMES["events 201 with anniversaries"] += 1
         if reply.status == 201 and reply.body["member"]["points"]["pending"]:
             OUTCOMES[f"{route} 201 with pending points"] += 1
+        if reply.status == 201 and kind == "refunds":
+            for detail in ("negative_balance_added", "points_forgiven", "points_lapsed", "tier_change"):
+                if reply.body[detail]:
+                    OUTCOMES[f"refunds 201 with {detail}"] += 1
         if reply.status == 201:
             self.records[(route, key)] = (name, json.dumps(body, sort_keys=True), reply)
 
@@ -427,6 +435,133 @@ class LedgerMachine(RuleBasedStateMachine):
         self.expect(reply, self.program.reverse(self.program_id, member, redemption_id, body, occurred_at, self.now))
         if reply.status == 201:
             self.records[record_key] = (name, json.dumps(body, sort_keys=True), reply)
+
+    @precondition(lambda self: any(member.orders for member in self.members.values()))
+    @rule(
+        name=st.sampled_from(MEMBERS),
+        pick=st.integers(0, 10_000),
+        share=st.sampled_from(
+            ["all", "all", "whole", "quarter", "quarter", "half", "three_quarters", "tiny", "zero", "over"]
+        ),
+        which=st.sampled_from(["own"] * 6 + ["unknown", "other", "completed_again"]),
+        recent=st.booleans(),
+        offset=st.sampled_from([0, 0, 60, 3600, 86_400, 20 * 86_400]) | offsets,
+        currency=st.sampled_from([None] * 6 + ["CNY", "USD"]),
+        rest=st.sampled_from([None, None, 0, 3600, 40 * 86_400]),
+    )
+    def order_refunded(
+        self,
+        name: str,
+        pick: int,
+        share: str,
+        which: str,
+        recent: bool,
+        offset: int,
+        currency: str | None,
+        rest: int | None,
+    ) -> None:
+        """A refund of a completed order: all that is left (no amount), the whole amount, a
+        share of it, a tiny or a zero amount, more than the order; of an unknown order or
+        another member's (404); or the same order reported completed again (409). Sometimes
+        the rest of it follows (``rest``: its business time offset), or after all of it a 409."""
+        owners = [n for n in MEMBERS if self.members[n].orders]
+        if not self.members[name].orders:
+            name = owners[pick % len(owners)]
+        orders = list(self.members[name].orders)  # oldest first
+        if recent:  # one of the newest: its points not yet expired, maybe still pending
+            orders = orders[-2:]
+        order_id = orders[pick % len(orders)]
+        amount = self.members[name].orders[order_id].amount
+        if which == "completed_again":
+            body: dict[str, Any] = {
+                "event_id": self.key("e"),
+                "type": "order_completed",
+                "occurred_at": self.business_time(offset, False),
+                "attributes": {"order_id": order_id, "settled_amount": str(amount)},
+            }
+            self.write("events", name, body)
+            return
+        if which == "unknown":
+            order_id = self.key("o")
+        elif which == "other":
+            name = MEMBERS[(MEMBERS.index(name) + 1 + pick % 2) % len(MEMBERS)]
+        attributes: dict[str, Any] = {"order_id": order_id}
+        quarters = {"quarter": 1, "half": 2, "three_quarters": 3}
+        if share == "whole":
+            attributes["refund_amount"] = str(amount)
+        elif share in quarters:
+            part = (amount * quarters[share] / 4).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+            attributes["refund_amount"] = str(part)
+        elif share == "tiny":
+            attributes["refund_amount"] = "0.0001"
+        elif share == "zero":
+            attributes["refund_amount"] = "0"
+        elif share == "over":
+            attributes["refund_amount"] = str(amount + 1)
+        if currency:
+            attributes["currency"] = currency
+        body = {
+            "event_id": self.key("e"),
+            "type": "order_refunded",
+            "occurred_at": self.business_time(offset, False),
+            "attributes": attributes,
+        }
+        self.write("events", name, body)
+        if rest is not None and which == "own":
+            body = {
+                "event_id": self.key("e"),
+                "type": "order_refunded",
+                "occurred_at": self.business_time(rest, False),
+                "attributes": {"order_id": order_id},
+            }
+            self.write("events", name, body)
+
+    @rule(
+        name=st.sampled_from(MEMBERS),
+        amount=st.sampled_from(["20", "55.55", "199.90", "1000"]),
+        offset=st.sampled_from([0, 3600, 86_400, 20 * 86_400]),
+        spend=st.sampled_from([None, "all", "all", "future"]),
+        share=st.sampled_from([None, "0.5", "0.25", "1"]),
+        again=st.sampled_from([None, "replay", "reported"]),
+    )
+    def complete_spend_refund(
+        self, name: str, amount: str, offset: int, spend: str | None, share: str | None, again: str | None
+    ) -> None:
+        """An order, (sometimes) everything available spent, then the order refunded (all of it, or a
+        share): the points already spent are forgiven or become a negative balance, per policy.
+        ``again``: the order's completion then sent again as it was (a replay, not a 409), or
+        reported again under a new event_id (409 ``ORDER_ALREADY_REPORTED``)."""
+        assert self.program is not None
+        order_id = self.key("o")
+        order = {"order_id": order_id, "settled_amount": amount}
+        occurred_at = self.business_time(offset, False)
+        completed = {
+            "event_id": self.key("e"),
+            "type": "order_completed",
+            "occurred_at": occurred_at,
+            "attributes": order,
+        }
+        self.write("events", name, completed)
+        available = self.members[name].available(self.now)
+        if spend and available > 0:  # all of it (422 over the program's cap), or too far ahead (422)
+            redemption: dict[str, Any] = {"redemption_id": self.key("r"), "points": available}
+            if spend == "future":
+                redemption["occurred_at"] = self.business_time(-3601, False)
+            self.write("redemptions", name, redemption)
+        attributes: dict[str, Any] = {"order_id": order_id}
+        if share is not None:
+            attributes["refund_amount"] = str((Decimal(amount) * Decimal(share)).quantize(Decimal("0.01")))
+        body = {
+            "event_id": self.key("e"),
+            "type": "order_refunded",
+            "occurred_at": text(self.now),
+            "attributes": attributes,
+        }
+        self.write("events", name, body)
+        if again == "replay":
+            self.write("events", name, copy.deepcopy(completed))
+        elif again == "reported":
+            self.write("events", name, {**copy.deepcopy(completed), "event_id": self.key("e")})
 
     # --- replays ----------------------------------------------------------------------
 
@@ -592,10 +727,12 @@ class LedgerMachine(RuleBasedStateMachine):
     def design_invariants(snapshot: dict[str, Any], ledger: list[dict[str, Any]]) -> None:
         """DESIGN.md invariants on what the engine returned, whatever the model says."""
         points = snapshot["points"]
-        # 1. nothing below zero (no refunds yet, so no negative-balance policy applies)
-        assert points["balance"] >= 0 and points["available"] >= 0
-        assert points["available"] <= points["balance"]
-        assert sum(lot["points"] for lot in points["expiring"]) <= points["balance"]
+        # 1. nothing below zero but a refund's negative balance (policy "allow"): the balance is
+        # the lots minus it
+        debt = points["negative_balance"]
+        assert debt >= 0 and points["balance"] + debt >= 0 and points["available"] >= 0
+        assert points["available"] <= points["balance"] + debt
+        assert sum(lot["points"] for lot in points["expiring"]) <= points["balance"] + debt
         # 2. balance = sum of the ledger; the ledger is a gapless chain ending at the snapshot
         oldest_first = list(reversed(ledger))
         assert [e["entry_id"] for e in oldest_first] == list(range(1, len(ledger) + 1))
@@ -614,6 +751,9 @@ class LedgerMachine(RuleBasedStateMachine):
             if entry["kind"] == "redeem":
                 expiries = [lot["expires_at"] or "~" for lot in entry["lots"]]
                 assert expiries == sorted(expiries) and sum(lot["points"] for lot in entry["lots"]) == -entry["points"]
+            if entry["kind"] == "refund":  # what it took from lots, plus any negative balance
+                assert entry["points"] <= 0 and entry["growth"] <= 0
+                assert sum(lot["points"] for lot in entry["lots"]) <= -entry["points"]
 
 
 def _parse(value: str) -> datetime:
@@ -664,5 +804,10 @@ def test_engine_agrees_with_the_model(api: Api) -> None:
         "redemptions 409 INSUFFICIENT_POINTS",
         "redemptions 409 IDEMPOTENCY_CONFLICT",
         "redemptions 422 VALIDATION_ERROR",
+        "refunds 201",
+        "refunds 404 ORDER_NOT_FOUND",
+        "refunds 409 REFUND_EXCEEDS_ORDER",
+        "refunds 422 VALIDATION_ERROR",
+        "events 409 ORDER_ALREADY_REPORTED",
     ):
         assert OUTCOMES[outcome] > 0, (outcome, sorted(OUTCOMES.items()))
