@@ -41,7 +41,7 @@ from shared.points import OrderRecord, apply_refund
 from shared.program import OrderRule, ProgramConfig
 from shared.rules import Award, BusinessEvent, MemberState, PointsLot, apply_event, lot_expiry, spend_points
 from shared.store import AlreadyApplied, LedgerEntry, ProgramVersion, StaleWrite, StoredResponse
-from shared.tiers import evaluate_tier
+from shared.tiers import anniversary_awards, evaluate_tier
 
 WRITE_BUDGET_SECONDS = 6.0
 """How long a write keeps retrying lost races before answering 503 BUSY: well inside the
@@ -240,15 +240,7 @@ def _anniversaries_before(
     evaluation = evaluate_tier(program.config, member, at) if member.exists else None
     if evaluation is None:
         return member, (), 0, []
-    awards = tuple(
-        {
-            "rule": "anniversary",
-            "points": 0,
-            "growth": -step.deducted,
-            "reason": f"{clock.format_utc(step.at)}: {step.tier_before} -> {step.tier_after} ({step.reason})",
-        }
-        for step in evaluation.steps
-    )
+    awards = anniversary_awards(evaluation)
     change = evaluation.change
     changes = [(change.old, change.new, change.reason)] if change else []
     return evaluation.state, awards, evaluation.deducted, changes

@@ -528,9 +528,7 @@ def commit_write(
             raw = reasons[0].raw_item
             if raw:
                 raise AlreadyApplied(_stored_from_item(RequestItem.from_raw_data(raw))) from exc
-        if reasons and any(
-            r is not None and r.code in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons
-        ):
+        if _lost_race(exc):
             raise StaleWrite() from exc
         raise _translate(exc) from exc
 
@@ -553,13 +551,16 @@ def save_program(program_id: str, config: ProgramConfig, expected_version: int, 
             transaction.save(history, condition=ProgramItem.pk.does_not_exist())
             transaction.save(current, condition=condition)
     except TransactWriteError as exc:
-        reasons = exc.cancellation_reasons
-        if reasons and any(
-            r is not None and r.code in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons
-        ):
+        if _lost_race(exc):
             raise StaleWrite() from exc
         raise _translate(exc) from exc
     return ProgramVersion(program_id, version, config, at)
+
+
+def _lost_race(exc: TransactWriteError) -> bool:
+    """A condition failed or another transaction got there first: re-read and recompute."""
+    reasons = exc.cancellation_reasons or []
+    return any(r is not None and r.code in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons)
 
 
 def _translate(exc: Exception) -> Exception:
@@ -686,10 +687,7 @@ def commit_job_write(
             for item in outbox:
                 transaction.save(item, condition=OutboxItem.pk.does_not_exist())
     except TransactWriteError as exc:
-        reasons = exc.cancellation_reasons
-        if reasons and any(
-            r is not None and r.code in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons
-        ):
+        if _lost_race(exc):
             raise StaleWrite() from exc
         raise _translate(exc) from exc
 

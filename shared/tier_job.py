@@ -9,7 +9,7 @@ from shared import clock
 from shared.jobs import JobWrite
 from shared.rules import MemberState
 from shared.store import LedgerEntry, OutboxEvent, ProgramVersion
-from shared.tiers import evaluate_tier
+from shared.tiers import anniversary_awards, evaluate_tier
 
 JOB = "tier"
 TIER_CHANGED = "tier.changed"
@@ -23,15 +23,7 @@ def plan_tier_evaluation(program: ProgramVersion, state: MemberState, now: datet
     seq = state.ledger_seq + 1
     new_state = replace(evaluation.state, version=state.version + 1, ledger_seq=seq, updated_at=now)
     first = evaluation.steps[0]
-    awards = tuple(
-        {
-            "rule": "anniversary",
-            "points": 0,
-            "growth": -step.deducted,
-            "reason": f"{clock.format_utc(step.at)}: {step.tier_before} -> {step.tier_after} ({step.reason})",
-        }
-        for step in evaluation.steps
-    )
+    awards = anniversary_awards(evaluation)
     entry = LedgerEntry(
         seq=seq,
         kind="tier_evaluation",

@@ -161,3 +161,16 @@ def outlook(config: ProgramConfig, state: MemberState) -> TierOutlook:
         next_tier=higher,
         next_tier_growth_needed=max(0, higher.min_growth - state.growth) if higher else None,
     )
+
+
+def anniversary_awards(evaluation: TierEvaluation) -> tuple[dict[str, object], ...]:
+    """The ledger awards of an evaluation: one per anniversary, with the growth it took."""
+    return tuple(
+        {
+            "rule": "anniversary",
+            "points": 0,
+            "growth": -step.deducted,
+            "reason": f"{clock.format_utc(step.at)}: {step.tier_before} -> {step.tier_after} ({step.reason})",
+        }
+        for step in evaluation.steps
+    )

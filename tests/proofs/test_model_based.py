@@ -601,7 +601,7 @@ class LedgerMachine(RuleBasedStateMachine):
         elif route == "redemptions":
             body["points"] += 1
         elif body["type"] == "order_completed":
-            body["attributes"]["settled_amount"] = str(int(float(body["attributes"]["settled_amount"])) + 1)
+            body["attributes"]["settled_amount"] = str(int(Decimal(body["attributes"]["settled_amount"])) + 1)
         else:
             body["occurred_at"] = text(_parse(body["occurred_at"]) - timedelta(seconds=1))
         self.write(route, name, body)
