@@ -3,6 +3,7 @@
     make bench                       # or: .venv/bin/python -m bench
     .venv/bin/python -m bench --large            # the large sizes (longer runs)
     .venv/bin/python -m bench --only latency hot_member
+    .venv/bin/python -m bench --smoke            # tiny sizes: every figure runs (tests do this)
 
 Starts a throwaway DynamoDB Local, wires the engine to it as ``make run`` does, and runs the
 figure modules in ``FIGURES`` in order. A module is ``TITLE`` + ``run(ctx) -> list[Figure]``
@@ -74,6 +75,7 @@ class _WithoutMetricLines:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--large", action="store_true", help="the large sizes (longer runs, more members)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: every figure runs (numbers mean nothing)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="figure modules to run (e.g. latency requests)")
     args = parser.parse_args(argv)
     names = [m for m in FIGURES if not args.only or m.rsplit(".", 1)[1] in args.only]
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     sys.stdout = _WithoutMetricLines(sys.stdout)
     started = time.monotonic()
-    ctx = Context(large=args.large).start()
+    ctx = Context(large=args.large, smoke=args.smoke).start()
     try:
         for name in names:
             module = importlib.import_module(name)
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             report(f"{module.TITLE}  [{time.monotonic() - begun:.0f} s]", figures)
     finally:
         ctx.stop()
-    sizes = "large" if args.large else "default"
+    sizes = "large" if args.large else "smoke" if args.smoke else "default"
     print(f"\n{len(names)} figure modules in {time.monotonic() - started:.0f} s ({sizes} sizes)")
     return 0
 

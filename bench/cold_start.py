@@ -66,12 +66,12 @@ def _sizes(folder: Path) -> tuple[int, int]:
 
 
 def run(ctx: Context) -> list[Figure]:
-    repeats = 15 if ctx.large else 7
+    repeats = 15 if ctx.large else 1 if ctx.smoke else 7
     functions = {spec["name"]: function_id for function_id, spec in ctx.manifest["functions"].items()}
     modules = {name: ctx.manifest["functions"][fid]["handler"].rpartition(".")[0] for name, fid in functions.items()}
     figures: list[Figure] = []
     for bytecode in (True, False):
-        runs = repeats if bytecode else max(3, repeats // 2)
+        runs = repeats if bytecode else max(1 if ctx.smoke else 3, repeats // 2)
         times: dict[str, list[float]] = {name: [] for name in [*modules, "boto3"]}
         any_function = next(iter(functions.values()))
         with tempfile.TemporaryDirectory(prefix="bench-pyc-") as scratch:

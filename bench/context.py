@@ -51,6 +51,9 @@ class Context:
     """DynamoDB Local on a free port, the tables and the default program, the handlers."""
 
     large: bool
+    smoke: bool = False
+    """Tiny sizes: every figure module runs end to end in seconds (a test runs it so); the
+    figures then mean nothing."""
     endpoint: str = ""
     manifest: dict[str, Any] = field(default_factory=dict)
     handlers: dict[str, Any] = field(default_factory=dict)

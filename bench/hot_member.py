@@ -62,7 +62,7 @@ def hammer(ctx: Context, members: list[str], writers: int, seconds: float) -> tu
 
 
 def run(ctx: Context) -> list[Figure]:
-    seconds = 30.0 if ctx.large else 8.0
+    seconds = 30.0 if ctx.large else 1.0 if ctx.smoke else 8.0
     run_id = uuid.uuid4().hex[:6]
     hot, hot_retries, hot_busy = hammer(ctx, [f"hot-{run_id}"], WRITERS, seconds)
     alone, _r, _b = hammer(ctx, [f"alone-{run_id}"], 1, seconds / 2)

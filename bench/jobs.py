@@ -182,7 +182,7 @@ def run(ctx: Any) -> list[Any]:
 
     from bench.context import Figure
 
-    sizes = [100_000, 300_000] if ctx.large else [10_000, 100_000]
+    sizes = [100_000, 300_000] if ctx.large else [200, 400] if ctx.smoke else [10_000, 100_000]
     figures: list[Figure] = []
     for job, (module, attribute) in JOBS.items():
         plan = getattr(importlib.import_module(module), attribute)

@@ -23,7 +23,7 @@ TITLE = "DynamoDB requests and capacity per operation (floor: 1 request)"
 
 
 def run(ctx: Context) -> list[Figure]:
-    operations = 200 if ctx.large else 50
+    operations = 200 if ctx.large else 3 if ctx.smoke else 50
     member = f"bench-{uuid.uuid4().hex[:8]}"
     base = f"/v1/programs/default/members/{member}"
     figures: list[Figure] = []
