@@ -11,12 +11,14 @@ lots and every expiry policy, spends soonest-expiring first, immediate tier upgr
 snapshots as of any request time, ledgers, idempotent replays and conflicting replays, program
 config versions, redemption reversals, order records and ``order_refunded`` (proportional,
 cumulatively floored, own lot first, ``refunds.negative_balance`` clamp/allow and the debt later
-credits pay first, tier drops with reason ``refund``).
+credits pay first, tier drops with reason ``refund``), tier anniversaries (applied by an earn
+or by the tier job: deductions, renewals, downgrades, the inactive tier, catch-up), and the
+expiry sweep with its reminders (per batch and window; points joining a batch take its
+reminders), with the events each job publishes.
 
-Extension point: an operation the engine gains (``order_refunded``, a redemption reversal, the
-tier and expiry jobs) becomes one method here that returns ``Outcome`` and updates ``Member``,
-plus one rule in ``test_model_based.LedgerMachine`` sending the request. ``Member.ledger``
-entries and the snapshot already carry everything a reversal or a sweep changes.
+Extension point: an operation the engine gains becomes one method here that returns
+``Outcome`` and updates ``Member``, plus one rule in ``test_model_based.LedgerMachine`` sending
+the request; a job is a method per member returning the events it publishes.
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ class Lot:
     points: int
     available_at: datetime | None = None
     """An order's points pending through the return window (``pending_days``) until then."""
+    remind_at: list[datetime] = field(default_factory=list, compare=False)
+    """Expiry reminders still to send for this batch (DESIGN: ``points.expiring``). Points that
+    join an existing batch take that batch's reminders: a window announced is not announced again."""
 
     def view(self) -> dict[str, Any]:
         view = {"points": self.points, "expires_at": text(self.expires_at)}
@@ -112,7 +117,7 @@ def _merged(lots: list[Lot]) -> list[Lot]:
         if same:
             same[0].points += lot.points
         elif lot.points > 0:
-            kept.append(Lot(lot.expires_at, lot.points, lot.available_at))
+            kept.append(Lot(lot.expires_at, lot.points, lot.available_at, list(lot.remind_at)))
     return sorted((lot for lot in kept if lot.points > 0), key=_soonest_first)
 
 
@@ -124,6 +129,7 @@ def _settled(lots: list[Lot], moment: datetime) -> list[Lot]:
                 lot.expires_at,
                 lot.points,
                 None if lot.available_at and lot.available_at <= moment else lot.available_at,
+                list(lot.remind_at),
             )
             for lot in lots
         ]
@@ -150,7 +156,7 @@ def _credit(member: Member, lot: Lot) -> Lot:
     what went into the lots (the balance takes all of it)."""
     repaid = min(member.debt, lot.points)
     member.debt -= repaid
-    added = Lot(lot.expires_at, lot.points - repaid, lot.available_at)
+    added = Lot(lot.expires_at, lot.points - repaid, lot.available_at, list(lot.remind_at))
     member.lots = _merged([*member.lots, added])
     member.balance += lot.points
     return added
@@ -160,6 +166,9 @@ def _credit(member: Member, lot: Lot) -> Lot:
 class Member:
     member_id: str
     version: int = 0
+    """Every write to the member counts, reminders too (the snapshot's ``version``)."""
+    seq: int = 0
+    """Ledger entries so far: the last ``entry_id``."""
     growth: int = 0
     balance: int = 0
     lots: list[Lot] = field(default_factory=list)
@@ -182,6 +191,8 @@ class Member:
     """Points a refund took back after they were spent (policy ``allow``): the balance is the
     lots minus this, and later credits pay it back first."""
     orders: dict[str, Order] = field(default_factory=dict)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    """``tier.changed`` details of anniversaries an earn applied: the tier job publishes them."""
     """Completed orders by order_id: what each earned and how much refunds took back."""
 
     @property
@@ -190,6 +201,17 @@ class Member:
 
     def available(self, moment: datetime) -> int:
         return sum(lot.points for lot in self.lots if lot.spendable_at(moment))
+
+
+@dataclass
+class Anniversary:
+    """What one anniversary did: when, the tier before and after, the growth it took, why."""
+
+    at: datetime
+    before: str
+    after: str
+    deducted: int
+    reason: str  # renewed, upgrade, downgrade (active), inactive
 
 
 @dataclass
@@ -243,6 +265,17 @@ class Program:
         assert kind == "never", kind
         return None
 
+    def reminder_times(self, expires_at: datetime | None, after: datetime) -> list[datetime]:
+        """When to announce a batch's expiry (``expiry_reminders.days_before``): each window
+        still ahead of ``after``; a batch that arrives after every window has opened is
+        announced at once (with the days it has left)."""
+        if expires_at is None or expires_at <= after:
+            return []
+        days_before = (self.document.get("expiry_reminders") or {}).get("days_before", [30, 7])
+        windows = [expires_at - timedelta(days=days) for days in days_before]
+        ahead = sorted(moment for moment in windows if moment > after)
+        return [after] if windows and not ahead else ahead
+
     # --- tiers ----------------------------------------------------------------------------
 
     def tier(self, code: str | None) -> dict[str, Any]:
@@ -274,21 +307,22 @@ class Program:
             periods += 1
         return self.months_later(since, periods * months)
 
-    def anniversaries(self, member: Member, moment: datetime) -> list[int]:
-        """Apply every anniversary of the member's tier due by ``moment`` (oldest first); returns
-        the growth each one deducted. The tier rules of DESIGN.md and the README, step by step."""
-        deductions: list[int] = []
+    def anniversaries(self, member: Member, moment: datetime) -> list[Anniversary]:
+        """Apply every anniversary of the member's tier due by ``moment`` (oldest first), as
+        many as one evaluation takes. The tier rules of DESIGN.md and the README, step by step."""
+        steps: list[Anniversary] = []
         while (
             member.tier_valid_until is not None
             and member.tier_valid_until <= moment
-            and len(deductions) < MAX_ANNIVERSARIES_AT_ONCE
+            and len(steps) < MAX_ANNIVERSARIES_AT_ONCE
         ):
             at = member.tier_valid_until
             before = self.tier(member.tier)
             deducted = min(int(before.get("anniversary_deduction") or 0), member.growth)
             member.growth -= deducted
             by_growth = self.reached(member.growth)
-            if member.period_active:
+            active = member.period_active
+            if active:
                 after = by_growth
             else:  # no qualifying activity: no higher than the inactive tier (nor than before)
                 after = min((by_growth, self.inactive_tier(), before), key=lambda tier: self.rank(tier["code"]))
@@ -303,8 +337,148 @@ class Program:
             member.period_start = at
             last, until = member.last_qualifying_at, member.tier_valid_until
             member.period_active = last is not None and last >= at and (until is None or last < until)
-            deductions.append(deducted)
-        return deductions
+            rank_before, rank_after = self.rank(before["code"]), self.rank(after["code"])
+            if rank_after == rank_before:
+                reason = "renewed"
+            elif rank_after > rank_before:  # an admin lowered a threshold
+                reason = "upgrade"
+            else:
+                reason = "downgrade" if active else "inactive"
+            steps.append(Anniversary(at, before["code"], after["code"], deducted, reason))
+        return steps
+
+    @staticmethod
+    def tier_change(steps: list[Anniversary]) -> tuple[str, str, str] | None:
+        """(old, new, reason) when anniversaries ended in another tier than they began: the
+        reason is the last change's."""
+        if not steps or steps[0].before == steps[-1].after:
+            return None
+        return steps[0].before, steps[-1].after, [s.reason for s in steps if s.before != s.after][-1]
+
+    # --- the daily jobs -------------------------------------------------------------------
+
+    def evaluate_tier(self, program_id: str, member: Member, now: datetime) -> list[dict[str, Any]]:
+        """The tier job at ``now`` for one member: every anniversary due, one ``tier_evaluation``
+        entry; returns the ``tier.changed`` details it publishes (none if the tier is kept)."""
+        if member.tier_valid_until is None or member.tier_valid_until > now:
+            return []
+        steps = self.anniversaries(member, now)
+        deducted = sum(step.deducted for step in steps)
+        member.version += 1
+        member.seq += 1
+        member.ledger.append(
+            {
+                "entry_id": member.seq,
+                "kind": "tier_evaluation",
+                "evaluation_id": f"tier@{text(steps[0].at)}",
+                "event_type": None,
+                "occurred_at": text(steps[0].at),
+                "recorded_at": text(now),
+                "points": 0,
+                "growth": -deducted,
+                "balance_after": member.balance,
+                "growth_after": member.growth,
+                "tier_after": member.tier,
+                "lots": [],
+                "awards": [{"rule": "anniversary", "points": 0, "growth": -step.deducted} for step in steps],
+                "config_version": self.version,
+                "description": "tier anniversary: " + ", ".join(step.reason for step in steps),
+            }
+        )
+        change = self.tier_change(steps)
+        if change is None:
+            return []
+        return [
+            {
+                "event_id": f"tier.changed:{program_id}:{member.member_id}:{member.seq}",
+                "program_id": program_id,
+                "member_id": member.member_id,
+                "old_tier": change[0],
+                "new_tier": change[1],
+                "reason": change[2],
+                "anniversary": text(steps[-1].at),
+                "growth_deducted": deducted,
+                "growth_after": member.growth,
+                "valid_until": text(member.tier_valid_until),
+                "ledger_entry_id": member.seq,
+            }
+        ]
+
+    def sweep(self, program_id: str, member: Member, now: datetime) -> list[dict[str, Any]]:
+        """The expiry sweep at ``now`` for one member: batches past their expiry leave the
+        balance in one ``expire`` entry (``points.expired``); batches whose reminder is due are
+        announced (``points.expiring``, once per batch and window). Returns the details."""
+        expired: list[Lot] = []
+        reminders: list[tuple[datetime, int, int]] = []
+        kept: list[Lot] = []
+        for lot in _settled(member.lots, now):
+            if lot.points > 0 and lot.expires_at is not None and lot.expires_at <= now:
+                expired.append(Lot(lot.expires_at, lot.points))
+                continue
+            due = [moment for moment in lot.remind_at if moment <= now]
+            if due and lot.expires_at is not None and lot.points > 0:
+                days_left = round((lot.expires_at - max(due)).total_seconds() / 86_400)
+                reminders.append((lot.expires_at, lot.points, days_left))
+                lot.remind_at = [moment for moment in lot.remind_at if moment > now]
+            kept.append(lot)
+        if not expired and not reminders:
+            return []
+        gone = sum(lot.points for lot in expired)
+        member.lots = _merged(kept)
+        member.balance -= gone
+        member.version += 1
+        events: list[dict[str, Any]] = []
+        base = {"program_id": program_id, "member_id": member.member_id}
+        if expired:
+            member.seq += 1
+            first = min(lot.expires_at for lot in expired if lot.expires_at)
+            member.ledger.append(
+                {
+                    "entry_id": member.seq,
+                    "kind": "expire",
+                    "expiry_id": f"expiry@{text(first)}",
+                    "event_type": None,
+                    "occurred_at": text(first),
+                    "recorded_at": text(now),
+                    "points": -gone,
+                    "growth": 0,
+                    "balance_after": member.balance,
+                    "growth_after": member.growth,
+                    "tier_after": member.tier,
+                    "lots": [lot.view() for lot in expired],
+                    "awards": [],
+                    "config_version": self.version,
+                    "description": f"{gone} points expired",
+                }
+            )
+            events.append(
+                {
+                    "event_id": f"points.expired:{program_id}:{member.member_id}:{member.seq}",
+                    **base,
+                    "points": gone,
+                    "lots": [{"points": lot.points, "expires_at": text(lot.expires_at)} for lot in expired],
+                    "balance_after": member.balance,
+                    "ledger_entry_id": member.seq,
+                }
+            )
+        for expires_at, points, days_left in reminders:
+            batch = f"{text(expires_at)}:{days_left}d"
+            events.append(
+                {
+                    "event_id": f"points.expiring:{program_id}:{member.member_id}:{member.version}:{batch}",
+                    **base,
+                    "points": points,
+                    "expires_at": text(expires_at),
+                    "days_before": days_left,
+                }
+            )
+        return events
+
+    def next_expiry_action(self, member: Member) -> datetime | None:
+        """The next instant the sweep has work for the member: a reminder or an expiry."""
+        live = [lot for lot in member.lots if lot.points > 0 and lot.expires_at]
+        moments = [moment for lot in live for moment in (lot.expires_at, *lot.remind_at)]
+        return min(moments, default=None)
 
     # --- views ----------------------------------------------------------------------------
 
@@ -423,7 +597,8 @@ class Program:
             return Outcome(409, code="ORDER_ALREADY_REPORTED", field="attributes.order_id")
 
         # Anniversaries due by the event's business time come first, in the same entry.
-        deductions = self.anniversaries(member, occurred_at) if member.exists else []
+        steps = self.anniversaries(member, occurred_at) if member.exists else []
+        deductions = [step.deducted for step in steps]
         before_tier = member.tier
         member.attributes.update(body.get("member_attributes") or {})
         if event_type not in self.rules:
@@ -446,7 +621,9 @@ class Program:
         )
         available_at = occurred_at + timedelta(days=pending_days) if pending_days else None
         if points > 0:
-            lot = _credit(member, Lot(self.expiry(occurred_at), points, available_at))
+            expires_at = self.expiry(occurred_at)
+            reminders = self.reminder_times(expires_at, occurred_at)
+            lot = _credit(member, Lot(expires_at, points, available_at, reminders))
             if lot.points < points:
                 awards.append({"rule": "debt_repayment", "points": 0, "growth": 0})
             if not lot.points:
@@ -492,8 +669,9 @@ class Program:
         awards = [{"rule": "anniversary", "points": 0, "growth": -d} for d in deductions] + awards
 
         member.version += 1
+        member.seq += 1
         entry = {
-            "entry_id": member.version,
+            "entry_id": member.seq,
             "kind": "earn",
             "event_id": body["event_id"],
             "event_type": event_type,
@@ -519,12 +697,27 @@ class Program:
             "awards": awards,
             "lot": lot.view() if lot else None,
             "tier_change": tier_change,
-            "ledger_entry_id": member.version,
+            "ledger_entry_id": member.seq,
             "config_version": self.version,
             "member": self.snapshot(program_id, member, now),
         }
         if deductions:
             answer["anniversary_growth_deducted"] = sum(deductions)
+        change = self.tier_change(steps)
+        if change is not None:  # published by the tier job's next run (its outbox)
+            member.outbox.append(
+                {
+                    "event_id": f"tier.changed:{program_id}:{member.member_id}:{member.seq}",
+                    "program_id": program_id,
+                    "member_id": member.member_id,
+                    "old_tier": change[0],
+                    "new_tier": change[1],
+                    "reason": change[2],
+                    "growth_after": member.growth,
+                    "valid_until": text(member.tier_valid_until),
+                    "ledger_entry_id": member.seq,
+                }
+            )
         return Outcome(201, answer)
 
     # --- refunds --------------------------------------------------------------------------
@@ -617,9 +810,10 @@ class Program:
         order.refunded_points += points + lapsed
         order.refunded_growth += growth
         member.version += 1
+        member.seq += 1
         member.ledger.append(
             {
-                "entry_id": member.version,
+                "entry_id": member.seq,
                 "kind": "refund",
                 "event_id": body["event_id"],
                 "event_type": "order_refunded",
@@ -652,7 +846,7 @@ class Program:
                 "points_forgiven": forgiven,
                 "points_lapsed": lapsed,
                 "tier_change": tier_change,
-                "ledger_entry_id": member.version,
+                "ledger_entry_id": member.seq,
                 "config_version": self.version,
                 "member": self.snapshot(program_id, member, now),
             },
@@ -687,8 +881,9 @@ class Program:
         member.balance -= points
         member.redemptions[body["redemption_id"]] = (occurred_at, [Lot(d.expires_at, d.points) for d in drawn])
         member.version += 1
+        member.seq += 1
         entry = {
-            "entry_id": member.version,
+            "entry_id": member.seq,
             "kind": "redeem",
             "redemption_id": body["redemption_id"],
             "event_type": None,
@@ -712,7 +907,7 @@ class Program:
                 "points": points,
                 "occurred_at": text(occurred_at),
                 "drawn": [lot.view() for lot in drawn],
-                "ledger_entry_id": member.version,
+                "ledger_entry_id": member.seq,
                 "member": self.snapshot(program_id, member, now),
             },
         )
@@ -739,13 +934,18 @@ class Program:
         returned = [lot for lot in drawn if lot.expires_at is None or lot.expires_at > cutoff]
         lost = [lot for lot in drawn if lot.expires_at is not None and lot.expires_at <= cutoff]
         for lot in sorted(returned, key=_soonest_first):
-            _credit(member, Lot(lot.expires_at, lot.points))
+            # points rejoining a batch that still exists take its reminders; a batch that is
+            # gone comes back with the reminders still ahead
+            exists = any((k.expires_at, k.available_at) == (lot.expires_at, None) for k in member.lots if k.points)
+            reminders = [] if exists else self.reminder_times(lot.expires_at, cutoff)
+            _credit(member, Lot(lot.expires_at, lot.points, None, reminders))
         points = sum(lot.points for lot in returned)
         not_revived = sum(lot.points for lot in lost)
         member.version += 1
+        member.seq += 1
         member.ledger.append(
             {
-                "entry_id": member.version,
+                "entry_id": member.seq,
                 "kind": "reversal",
                 "redemption_id": redemption_id,
                 "event_type": None,
@@ -772,7 +972,7 @@ class Program:
                 "returned": [lot.view() for lot in returned],
                 "points_not_revived": not_revived,
                 "not_revived": [lot.view() for lot in lost],
-                "ledger_entry_id": member.version,
+                "ledger_entry_id": member.seq,
                 "member": self.snapshot(program_id, member, now),
             },
         )
