@@ -17,11 +17,14 @@ deps: $(VENV)/.installed node_modules/.installed $(LAYER)/.installed
 
 # The Lambda dependency layer: the runtime dependencies of pyproject.toml, as wheels for
 # the Lambda runtime (python3.12, arm64). Built with pip only; no Docker.
-$(LAYER)/.installed: pyproject.toml $(VENV)/.installed
+# Then CPython 3.12 bytecode for it (infra/bytecode.mjs): Lambda's read-only code folders
+# would otherwise compile every module from source on each cold start.
+$(LAYER)/.installed: pyproject.toml $(VENV)/.installed node_modules/.installed infra/bytecode.mjs
 	rm -rf $(LAYER)
-	$(PY) -m pip install --quiet --disable-pip-version-check --target $(LAYER)/python \
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile --target $(LAYER)/python \
 	  --platform manylinux2014_aarch64 --implementation cp --python-version 3.12 --only-binary=:all: \
 	  $$($(PY) -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml","rb"))["project"]["dependencies"]))')
+	node infra/bytecode.mjs compile $(LAYER)/python
 	touch $@
 
 $(VENV)/.installed: pyproject.toml

@@ -1,11 +1,13 @@
 """Lambda code and layer assets, staged offline from the working tree.
 
 Each function's asset is a folder holding exactly ``functions/__init__.py``,
-``functions/<name>/`` and ``shared/``, copied (without bytecode) into a staging folder of this
-process. Copying, rather than filtering the repository root with exclude globs, keeps the
-result independent of where the repository lies: CDK's glob excludes misbehaved when a parent
-folder's name contained a dot (``/tmp/tmp.x1y2/``), shipping empty assets. The asset hash is
-of the content, so the staging folder's name never reaches the template.
+``functions/<name>/`` and ``shared/``, with CPython 3.12 bytecode for the runtime
+(``infra/bytecode.py``: compiled once per source content, cached under ``.build/bytecode``),
+copied into a staging folder of this process. Copying, rather than filtering the repository
+root with exclude globs, keeps the result independent of where the repository lies: CDK's glob
+excludes misbehaved when a parent folder's name contained a dot (``/tmp/tmp.x1y2/``), shipping
+empty assets. The asset hash is of the content, so the staging folder's name never reaches the
+template.
 """
 
 import atexit
@@ -16,11 +18,11 @@ from pathlib import Path
 
 from aws_cdk import aws_lambda as lambda_
 
+from infra import bytecode
 from infra.constants import LAYER_DIR, REPO_ROOT
 
-# Bytecode differs between machines and Python versions; it would break determinism.
-_BYTECODE = ("__pycache__", "*.pyc")
 _STAGING_ROOT = REPO_ROOT / ".build" / "assets"
+_BYTECODE_CACHE = REPO_ROOT / ".build" / "bytecode"
 _staging: Path | None = None
 
 
@@ -35,14 +37,16 @@ def _staging_dir() -> Path:
 
 
 def stage_function(function_name: str) -> Path:
-    """A folder holding ``functions/__init__.py``, ``functions/<name>/`` and ``shared/``, nothing else."""
+    """A folder holding ``functions/__init__.py``, ``functions/<name>/`` and ``shared/`` (their
+    ``.py`` files and 3.12 bytecode), nothing else."""
+    source = bytecode.compiled_tree([REPO_ROOT / "functions", REPO_ROOT / "shared"], _BYTECODE_CACHE)
     target = _staging_dir() / function_name
     shutil.rmtree(target, ignore_errors=True)
-    ignore = shutil.ignore_patterns(*_BYTECODE)
-    (target / "functions").mkdir(parents=True)
-    shutil.copy2(REPO_ROOT / "functions" / "__init__.py", target / "functions" / "__init__.py")
-    shutil.copytree(REPO_ROOT / "functions" / function_name, target / "functions" / function_name, ignore=ignore)
-    shutil.copytree(REPO_ROOT / "shared", target / "shared", ignore=ignore)
+    (target / "functions" / "__pycache__").mkdir(parents=True)
+    for name in ("__init__.py", f"__pycache__/__init__.{bytecode.TAG}.pyc"):
+        shutil.copy2(source / "functions" / name, target / "functions" / name)
+    shutil.copytree(source / "functions" / function_name, target / "functions" / function_name)
+    shutil.copytree(source / "shared", target / "shared")
     return target
 
 
@@ -55,5 +59,5 @@ def layer_code() -> lambda_.Code:
     """The dependency layer (``.build/layer/python/...``) built by ``make deps``."""
     if not (LAYER_DIR / "python").is_dir():
         raise FileNotFoundError(f"Lambda dependency layer not found at {LAYER_DIR}/python: run `make deps` to build it")
-    # ".*" drops make's .installed marker; bytecode from the build machine is useless on 3.12.
-    return lambda_.Code.from_asset(str(LAYER_DIR), exclude=[".*", *_BYTECODE])
+    # ".*" drops make's .installed marker; the bytecode is the 3.12 one `make deps` wrote.
+    return lambda_.Code.from_asset(str(LAYER_DIR), exclude=[".*"])

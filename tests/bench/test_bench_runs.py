@@ -34,6 +34,7 @@ def test_every_bench_figure_module_runs_at_smoke_sizes() -> None:
         "redeem p99",
         "snapshot read p50",
         "import earn handler",
+        "modules shipped with current 3.12 bytecode",
         "earn package + layer",
         "8 writers, 1 member",
         "retries per hot write",
