@@ -21,12 +21,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from shared import clock, points, store, views
+from shared import clock, points, store, views, write_cache
 from shared.api import EventIn, OrderCompletedEvent, OrderRefundedEvent, RedemptionIn, ReversalIn, event_attributes
 from shared.errors import (
     Busy,
     Forbidden,
     IdempotencyConflict,
+    LoyaltyError,
     MemberNotFound,
     OrderAlreadyReported,
     OrderNotFound,
@@ -113,23 +114,24 @@ def _member_write(
     *,
     order_id: str | None = None,
     redemption_id: str | None = None,
+    needs_read: bool = False,
 ) -> tuple[int, dict[str, Any]]:
     """The write protocol every member write shares: replay or read, plan, commit, retry.
 
     ``plan`` turns what was read into the new member state, its ledger entry and the response
     body (it may raise a domain error: nothing is written then). ``order_id``/``redemption_id``
     add the order record or the redemption the write needs to the same read.
+
+    When this container last read or wrote the member (``write_cache``) and the write does not
+    need to read anything else (``needs_read``: a refund's order, a reversal's redemption), the
+    read is skipped: one request, whose transaction checks every assumption the plan made.
     """
     request_hash = _request_hash(program_id, member_id, body)
     attempt_id = uuid.uuid4().hex
 
-    def attempt() -> tuple[int, dict[str, Any]]:
-        context = store.load_write_context(program_id, member_id, kind, key, order_id, redemption_id)
-        if context.previous is not None:
-            return _replay(context.previous, request_hash, key_name, key, attempt_id)
-        if context.program is None:
-            raise ProgramNotFound(program_id)
-        planned = plan(context, context.program)
+    def commit(
+        context: store.WriteContext, program: ProgramVersion, planned: Planned, config_check: bool
+    ) -> tuple[int, dict[str, Any]]:
         response = planned.response
         stored = StoredResponse(201, response, request_hash, attempt_id)
         try:
@@ -140,14 +142,41 @@ def _member_write(
                 kind,
                 request_hash,
                 stored,
-                context.program.version,
+                program.version,
                 planned.order,
                 list(planned.events),
                 request_key=key,  # the same key the record was looked up by
+                config_check=config_check,
             )
         except AlreadyApplied as applied:
             return _replay(applied.stored, request_hash, key_name, key, attempt_id)
+        except BaseException:
+            write_cache.forget(program_id, member_id)
+            raise
+        write_cache.put(program, planned.state)
         return 201, response
+
+    def attempt() -> tuple[int, dict[str, Any]]:
+        cached = None if needs_read else write_cache.get(program_id, member_id)
+        if cached is not None:
+            program, member = cached
+            context = store.WriteContext(program, member, None)
+            try:
+                planned: Planned | None = plan(context, program)
+            except LoyaltyError:
+                # Refused on the cached state: read, the key may have been applied already.
+                write_cache.forget(program_id, member_id)
+                planned = None
+            if planned is not None:
+                # Planned from what this container last saw; the commit checks it all still holds.
+                return commit(context, program, planned, config_check=True)
+        context = store.load_write_context(program_id, member_id, kind, key, order_id, redemption_id)
+        if context.previous is not None:
+            return _replay(context.previous, request_hash, key_name, key, attempt_id)
+        if context.program is None:
+            raise ProgramNotFound(program_id)
+        write_cache.put(context.program, context.member)
+        return commit(context, context.program, plan(context, context.program), config_check=False)
 
     return _with_retries(attempt)
 
@@ -371,7 +400,7 @@ def _refund(program_id: str, member_id: str, event: OrderRefundedEvent, now: dat
     body = event.model_dump(mode="json")
     key = event.event_id
     return _member_write(
-        program_id, member_id, "event", "event_id", key, body, plan, order_id=event.attributes.order_id
+        program_id, member_id, "event", "event_id", key, body, plan, order_id=event.attributes.order_id, needs_read=True
     )
 
 
@@ -495,7 +524,15 @@ def reverse_redemption(
     # (no such redemption here), not a replay of the owner's reversal.
     key = f"{member_id}#{redemption_id}"
     return _member_write(
-        program_id, member_id, "reversal", "redemption_id", key, body, plan, redemption_id=redemption_id
+        program_id,
+        member_id,
+        "reversal",
+        "redemption_id",
+        key,
+        body,
+        plan,
+        redemption_id=redemption_id,
+        needs_read=True,
     )
 
 

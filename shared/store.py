@@ -483,6 +483,7 @@ def commit_write(
     order: OrderRecord | None = None,
     events: list[OutboxEvent] | None = None,
     request_key: str | None = None,
+    config_check: bool = False,
 ) -> None:
     """Put the request record, the ledger entry and the member snapshot in one transaction
     (and the order record the write creates or updates, conditioned on its version, and any
@@ -491,6 +492,8 @@ def commit_write(
     ``state.version`` must be ``expected_version + 1``. Raises :class:`AlreadyApplied` when the
     key was used before, :class:`StaleWrite` when the member changed since it was read.
     ``request_key``: the key the record is read by, when it is not the entry's client key.
+    ``config_check``: the program's config must still be ``config_version`` (the write was
+    planned from a config this container had, not one read just now).
     """
     program_id, member_id = state.program_id, state.member_id
     record = RequestItem(
@@ -522,12 +525,16 @@ def commit_write(
                 )
             for item in _outbox_items("tier", state, events or [], entry.recorded_at):
                 transaction.save(item, condition=OutboxItem.pk.does_not_exist())
+            if config_check:
+                transaction.condition_check(
+                    ProgramItem, program_pk(program_id), CONFIG, condition=ProgramItem.version == config_version
+                )
     except TransactWriteError as exc:
-        reasons = exc.cancellation_reasons
-        if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
-            raw = reasons[0].raw_item
-            if raw:
-                raise AlreadyApplied(_stored_from_item(RequestItem.from_raw_data(raw))) from exc
+        reasons = exc.cancellation_reasons or []
+        record_at = 1 if config_check else 0  # PynamoDB sends condition checks first, then puts
+        record_reason = reasons[record_at] if len(reasons) > record_at else None
+        if record_reason is not None and record_reason.code == "ConditionalCheckFailed" and record_reason.raw_item:
+            raise AlreadyApplied(_stored_from_item(RequestItem.from_raw_data(record_reason.raw_item))) from exc
         if _lost_race(exc):
             raise StaleWrite() from exc
         raise _translate(exc) from exc

@@ -206,7 +206,7 @@ def test_endless_conflicts_end_in_503_after_the_write_budget(
 def test_a_replay_that_sees_the_order_before_the_request_record_is_still_a_replay(api: Api, member_id: str) -> None:
     # BatchGetItem reads each item on its own: a replay racing the first write can see the
     # order's record (committed) without the request record. It must answer 200, not 409.
-    from shared import store
+    from shared import store, write_cache
 
     event = EVENT.validate_python(order(f"{member_id}.torn", "42"))
     assert direct(logic.report_event, "default", member_id, event, NOW)[0] == 201
@@ -219,9 +219,12 @@ def test_a_replay_that_sees_the_order_before_the_request_record_is_still_a_repla
         return replace(context, previous=None) if calls[0] == 1 else context
 
     store.load_write_context = torn  # type: ignore[assignment]
+    write_cache.clear()  # another container: it reads before it writes
     try:
         status, body = direct(logic.report_event, "default", member_id, event, NOW)
     finally:
         store.load_write_context = real  # type: ignore[assignment]
-    assert (status, calls[0]) == (200, 2), body
+    # the torn read happened, and the answer is the first one's (the retry may read again, or
+    # commit from the member it just read: its transaction finds the request record)
+    assert (status, calls[0] >= 1) == (200, True), body
     assert api.member(member_id).body["points"]["balance"] == 42
