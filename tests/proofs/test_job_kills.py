@@ -29,7 +29,7 @@ JOBS = {
 OPERATIONS = ["Query", "BatchGetItem", "GetItem", "TransactWriteItems", "BatchWriteItem", "PutItem"]
 
 
-def _seed(api: Api, job: str) -> str:
+def seed_due_members(api: Api, job: str) -> str:
     program = new_program(api)
     for n, member in enumerate(MEMBERS):
         for k, (amount, when) in enumerate(JOBS[job][1]):
@@ -42,7 +42,7 @@ def _seed(api: Api, job: str) -> str:
     return program
 
 
-def _state(api: Api, program: str) -> dict[str, Any]:
+def job_state(api: Api, program: str) -> dict[str, Any]:
     state = {}
     for member in MEMBERS:
         body = api.member(member, program=program, at=datetime(2029, 1, 1, tzinfo=UTC)).body
@@ -71,10 +71,10 @@ def test_a_job_killed_at_a_random_request_and_rerun_ends_as_a_clean_run(
 
     monkeypatch.setenv("JOB_PAGE_SIZE", "3")  # several pages: kills land between pages too
     client = MemberItem._get_connection().connection.client
-    clean = _seed(api, job)
+    clean = seed_due_members(api, job)
     with events_to(tmp_path / "clean.jsonl") as clean_file:
         run(api, job, clean, JOBS[job][0])
-    expected_state, expected_events = _state(api, clean), _events(clean_file, clean)
+    expected_state, expected_events = job_state(api, clean), _events(clean_file, clean)
     assert expected_events, "the scenario must publish events"
     runs, kills = [0], [0]
 
@@ -82,7 +82,7 @@ def test_a_job_killed_at_a_random_request_and_rerun_ends_as_a_clean_run(
     @given(operation=st.sampled_from(OPERATIONS), nth=st.integers(min_value=1, max_value=12))
     def killed_then_rerun(operation: str, nth: int) -> None:
         runs[0] += 1
-        program = _seed(api, job)
+        program = seed_due_members(api, job)
         sent = [0]
 
         def hook(request: Any, **_kwargs: Any) -> None:
@@ -103,7 +103,7 @@ def test_a_job_killed_at_a_random_request_and_rerun_ends_as_a_clean_run(
                 client.meta.events.unregister("before-send.dynamodb", unique_id="proof-job-kill")
             (last,) = run(api, job, program, JOBS[job][0])
         assert last["status"] == "done"
-        assert _state(api, program) == expected_state
+        assert job_state(api, program) == expected_state
         events = _events(events_file, program)
         if operation == "BatchWriteItem":
             # Killed between publishing and deleting from the outbox: the documented at-least-once
