@@ -346,24 +346,44 @@ WRITES = {"TransactWriteItems", "BatchWriteItem", "PutItem", "UpdateItem"}
 class RandomFaults:
     """Before every request that names ``marker`` (default: ``program``'s keys), maybe answer
     with a fault instead: throttling, capacity, a server error; for a write also a lost answer,
-    for a transaction also a conflict."""
+    for a transaction also a conflict. ``bursts``: operations whose fault goes on for up to
+    ``burst`` more sends of them (a throttled partition, a node down), so that retries meet it
+    too and some outlast them."""
 
-    def __init__(self, program: str, seed: int, rate: float, marker: str | None = None) -> None:
+    def __init__(
+        self,
+        program: str,
+        seed: int,
+        rate: float,
+        marker: str | None = None,
+        burst: int = 0,
+        bursts: frozenset[str] = frozenset(),
+    ) -> None:
         self.marker, self.rng, self.rate = (marker or f"PROGRAM#{program}").encode(), random.Random(seed), rate
+        self.burst, self.burst_ops, self.bursts = burst, bursts, dict[str, tuple[int, str]]()
         self.injected: list[str] = []
         self.on = True
 
     def __call__(self, request: Any, **_kwargs: Any) -> Any:
         body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
-        if not self.on or self.marker not in body or self.rng.random() >= self.rate:
+        if not self.on or self.marker not in body:
             return None
-        choices = ["throttling", "capacity", "server error"]
-        if operation_of(request) in WRITES:
-            choices.append("lost answer")
-        if operation_of(request) == "TransactWriteItems":
-            choices.append("conflict")
-        fault = self.rng.choice(choices)
-        self.injected.append(f"{operation_of(request)}:{fault}")
+        operation = operation_of(request)
+        left, fault = self.bursts.get(operation, (0, ""))
+        if left > 0:  # the same fault again
+            self.bursts[operation] = (left - 1, fault)
+        elif self.rng.random() < self.rate:
+            choices = ["throttling", "capacity", "server error"]
+            if operation in WRITES:
+                choices.append("lost answer")
+            if operation == "TransactWriteItems":
+                choices.append("conflict")
+            fault = self.rng.choice(choices)
+            if operation in self.burst_ops:
+                self.bursts[operation] = (self.rng.randint(0, self.burst), fault)
+        else:
+            return None
+        self.injected.append(f"{operation}:{fault}")
         return FAULTS[fault](request)
 
 
@@ -469,12 +489,13 @@ def test_a_job_meeting_random_faults_and_rerun_until_done_ends_as_a_clean_run(
     counter, outcomes = [0], Counter()
 
     @proof_settings(3)
-    @given(seed=st.integers(0, 2**32), rate=st.sampled_from([0.3, 0.15]))
+    @given(seed=st.integers(0, 2**32), rate=st.sampled_from([0.2, 0.1]))
     def faulty_run(seed: int, rate: float) -> None:
         counter[0] += 1
         program = seed_due_members(api, job)
         # the program's id is in every request of its run: keys, due-index partitions, outbox
-        hook = RandomFaults(program, seed, rate, marker=program)
+        # member writes and outbox deletes meet faults that outlast botocore's retries
+        hook = RandomFaults(program, seed, rate, program, 6, frozenset({"TransactWriteItems", "BatchWriteItem"}))
         runs: list[str] = []
         with events_to(tmp_path / f"faulty-{counter[0]}.jsonl") as events_file, before_send(hook):
             while True:  # the next scheduled run (or the Lambda's retry) runs it again
@@ -494,5 +515,5 @@ def test_a_job_meeting_random_faults_and_rerun_until_done_ends_as_a_clean_run(
         assert _program_items(dynamo, api.table_name, program) == expected[2]
 
     faulty_run()
-    # the faults did their work: some runs died or left members for the next run
-    assert outcomes["died"] + sum(n for k, n in outcomes.items() if k.startswith("failed")) > 0, outcomes
+    # the faults did their work: some runs died, some left members for the next run
+    assert outcomes["died"] > 0 and sum(n for k, n in outcomes.items() if k.startswith("failed")) > 0, outcomes
