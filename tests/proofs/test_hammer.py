@@ -202,7 +202,7 @@ class Hammer:
             self.send("redemptions", member, body, "member" if by_member else "redeem", by_member=by_member)
         elif roll < 0.63:
             self.refund(rng, key)
-        elif roll < 0.70:
+        elif roll < 0.73:
             self.reverse(rng, key)
         else:
             self.replay(rng, roll)
@@ -253,7 +253,7 @@ class Hammer:
             return  # the cold members are the jobs' alone
         body = json.loads(json.dumps(earlier.body))
         member = earlier.member
-        if roll < 0.88:  # the same request again (another container retrying it)
+        if roll < 0.89:  # the same request again (another container retrying it)
             pass
         elif earlier.route == "redemptions":  # the same key, another body
             body["points"] += 1
@@ -372,7 +372,7 @@ def test_hot_members_hammered_by_mixed_writers_and_jobs_stay_consistent(
         f"{dict(statuses)}; {job_runs} job runs alongside changed {dict(changed)}, "
         f"retries {sum(r.retries for r in concurrent_reports)}, failed {sum(r.failed for r in concurrent_reports)}"
     )
-    assert statuses[("events", 201)] > 50 and statuses[("redemptions", 201)] > 10, statuses
+    assert statuses[("events", 201)] > 40 and statuses[("redemptions", 201)] > 10, statuses
     assert statuses[("reversals", 201)] > 3, statuses
     assert statuses[("events", 200)] + statuses[("redemptions", 200)] + statuses[("reversals", 200)] > 0, statuses
     refunds = [s for s in hammer.log if s.body.get("type") == "order_refunded"]
