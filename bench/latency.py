@@ -71,12 +71,14 @@ class Capture:
             "before-parameter-build.dynamodb.BatchGetItem", self.keep_read, unique_id="bench-capture-read"
         )
 
+    # References, not copies: these hooks run inside the engine's timed calls, and botocore
+    # only reads the parameters after them (``Bare.write`` copies what it changes).
     def keep(self, params: dict[str, Any], **_kwargs: Any) -> None:
-        self.params = copy.deepcopy(params)
+        self.params = params
         self.read, self._pending_read = self._pending_read, None
 
     def keep_read(self, params: dict[str, Any], **_kwargs: Any) -> None:
-        self._pending_read = copy.deepcopy(params)
+        self._pending_read = params
 
 
 class Bare:
