@@ -69,4 +69,17 @@ def compiled_tree(sources: list[Path], cache_root: Path) -> Path:
         scratch.rename(target)  # atomic: a concurrent synth that got there first wins
     except OSError:
         shutil.rmtree(scratch, ignore_errors=True)
+    _prune(cache_root, keep=KEEP)
     return target
+
+
+KEEP = 8
+"""Compiled trees kept: every edit of the sources makes a new one; the oldest go."""
+
+
+def _prune(cache_root: Path, keep: int) -> None:
+    trees = sorted(
+        (p for p in cache_root.iterdir() if p.is_dir() and "-" not in p.name), key=lambda p: p.stat().st_mtime
+    )
+    for old in trees[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)

@@ -78,10 +78,14 @@ def test_stale_bytecode_is_found_out(tmp_path: Path) -> None:
         bytecode.run("verify", tmp_path)
 
 
-def test_compiled_tree_is_cached_by_content(tmp_path: Path) -> None:
+def test_compiled_tree_is_cached_by_content_and_old_trees_go(tmp_path: Path) -> None:
     first = bytecode.compiled_tree([assets.REPO_ROOT / "shared"], tmp_path)
     assert bytecode.compiled_tree([assets.REPO_ROOT / "shared"], tmp_path) == first
     assert (first / "shared" / "__pycache__" / f"rules.{bytecode.TAG}.pyc").is_file()
+    for n in range(bytecode.KEEP + 2):  # trees of earlier source versions
+        (tmp_path / f"old{n:02d}").mkdir()
+    bytecode._prune(tmp_path, keep=bytecode.KEEP)
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == bytecode.KEEP
 
 
 def test_layer_asset_is_the_built_dependencies(dev: Synth) -> None:
