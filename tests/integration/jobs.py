@@ -16,7 +16,9 @@ from typing import Any
 
 from local.engine import DEFAULT_PROGRAM_FILE, LambdaContext
 from local.job import run_job, scheduled_event
+from tests.integration import dynamo_hooks
 from tests.integration.conftest import Api
+from tests.integration.dynamo_hooks import operation_of
 
 PROGRAM_CREATED_AT = datetime(2025, 12, 1, tzinfo=UTC)
 
@@ -88,21 +90,13 @@ class Killed(BaseException):
 @contextmanager
 def before_send(operation: str, action: Callable[[int, bytes], None]) -> Iterator[list[int]]:
     """Call ``action(n, body)`` before the n-th send of a DynamoDB ``operation`` (it may raise)."""
-    from shared.models import MemberItem
-
-    client = MemberItem._get_connection().connection.client
     calls = [0]
 
     def hook(request: Any, **_kwargs: Any) -> None:
-        target = request.headers.get("X-Amz-Target", b"")
-        target = target.decode() if isinstance(target, bytes) else target
-        if target.endswith(f".{operation}"):
+        if operation_of(request) == operation:
             calls[0] += 1
             body = request.body or b""
             action(calls[0], body if isinstance(body, bytes) else str(body).encode())
 
-    client.meta.events.register_first("before-send.dynamodb", hook, unique_id=f"job-test-{operation}")
-    try:
+    with dynamo_hooks.before_send(hook, f"job-test-{operation}"):
         yield calls
-    finally:
-        client.meta.events.unregister("before-send.dynamodb", unique_id=f"job-test-{operation}")

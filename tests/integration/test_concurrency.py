@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 from shared import logic
 from shared.api import EventIn, RedemptionIn
 from tests.integration.conftest import NOW, Api, direct, ledger_sum, order, table_items
+from tests.integration.dynamo_hooks import before_send, error_response, operation_of
 
 EVENT: TypeAdapter[Any] = TypeAdapter(EventIn)
 
@@ -91,34 +92,16 @@ def injected(operation: str, error_code: str, times: int, reasons: list[dict] | 
     Hooked at ``before-send``, below botocore's retry loop, so its retries see the error too.
     Yields a one-item list counting the sends answered.
     """
-    from botocore.awsrequest import AWSResponse
-
-    from shared.models import MemberItem
-
-    client = MemberItem._get_connection().connection.client
     calls = [0]
-    payload: dict[str, Any] = {"__type": f"com.amazonaws.dynamodb.v20120810#{error_code}", "message": "injected"}
-    if reasons is not None:
-        payload["CancellationReasons"] = reasons
-    body = json.dumps(payload).encode()
-
-    class Raw:
-        def stream(self, **_kwargs: Any) -> Any:
-            yield body
 
     def hook(request: Any, **_kwargs: Any) -> Any:
-        target = request.headers.get("X-Amz-Target", b"")
-        target = target.decode() if isinstance(target, bytes) else target
-        if not target.endswith(f".{operation}") or calls[0] >= times:
+        if operation_of(request) != operation or calls[0] >= times:
             return None
         calls[0] += 1
-        return AWSResponse(request.url, 400, {"x-amzn-requestid": "injected"}, Raw())
+        return error_response(request, error_code, reasons=reasons)
 
-    client.meta.events.register_first("before-send.dynamodb", hook, unique_id=f"inject-{operation}")
-    try:
+    with before_send(hook, f"inject-{operation}"):
         yield calls
-    finally:
-        client.meta.events.unregister("before-send.dynamodb", unique_id=f"inject-{operation}")
 
 
 CONFLICT = [{"Code": "None"}, {"Code": "None"}, {"Code": "TransactionConflict"}]
@@ -153,35 +136,22 @@ def test_persistent_throttling_is_503_and_writes_nothing(api: Api, dynamo: Any, 
 def test_a_resent_transaction_that_had_committed_answers_201_once(api: Api, member_id: str) -> None:
     """The first send commits but its answer is lost (a 500): botocore resends the same
     transaction, which meets our own request record. The client still gets its 201, once."""
-    from botocore.awsrequest import AWSResponse
     from botocore.httpsession import URLLib3Session
 
-    from shared.models import MemberItem
-
-    client = MemberItem._get_connection().connection.client
     api.event(member_id, order("seed", "50"))
     sends = [0]
-    body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError", "message": "lost"}).encode()
-
-    class Raw:
-        def stream(self, **_kwargs: Any) -> Any:
-            yield body
 
     def lose_first_answer(request: Any, **_kwargs: Any) -> Any:
-        target = request.headers.get("X-Amz-Target", b"")
-        if not (target.decode() if isinstance(target, bytes) else target).endswith(".TransactWriteItems"):
+        if operation_of(request) != "TransactWriteItems":
             return None
         sends[0] += 1
         if sends[0] > 1:
             return None
         URLLib3Session().send(request)  # the write reaches the table...
-        return AWSResponse(request.url, 500, {}, Raw())  # ...but its answer never reaches us
+        return error_response(request, "InternalServerError", 500)  # ...but its answer never reaches us
 
-    client.meta.events.register_first("before-send.dynamodb", lose_first_answer, unique_id="lose-answer")
-    try:
+    with before_send(lose_first_answer, "lose-answer"):
         reply = api.redeem(member_id, {"redemption_id": "r", "points": 20})
-    finally:
-        client.meta.events.unregister("before-send.dynamodb", unique_id="lose-answer")
     assert sends[0] == 2
     assert reply.status == 201
     assert reply.body["member"]["points"]["balance"] == 30

@@ -19,6 +19,8 @@ from pydantic import TypeAdapter
 from shared import logic
 from shared.api import EventIn
 from tests.integration.conftest import Api, direct, ledger_sum, order
+from tests.integration.dynamo_hooks import before_send as before_send_hook
+from tests.integration.dynamo_hooks import operation_of
 from tests.integration.jobs import FakeContext, Killed, before_send, events_to, new_program, published, run
 
 EVENT: TypeAdapter[Any] = TypeAdapter(EventIn)
@@ -387,21 +389,14 @@ def test_the_jobs_use_only_the_requests_their_roles_allow(api: Api, tmp_path: Pa
     seed_many(api, program)
     sent: set[str] = set()
     with events_to(tmp_path / "events.jsonl"):
-        from shared.models import MemberItem
-
-        client = MemberItem._get_connection().connection.client
 
         def record(request: Any, **_kwargs: Any) -> None:
-            target = request.headers.get("X-Amz-Target", b"")
-            sent.add((target.decode() if isinstance(target, bytes) else target).split(".")[-1])
+            sent.add(operation_of(request))
             if b"TransactItems" in (request.body or b""):
                 assert b'"Update"' not in request.body and b'"Delete"' not in request.body
 
-        client.meta.events.register("before-send.dynamodb", record, unique_id="job-iam-record")
-        try:
+        with before_send_hook(record, "job-iam-record"):
             run(api, "tier", program, JOB_TIME)
             run(api, "expiry", program, "2028-01-01T00:05:00+08:00")
-        finally:
-            client.meta.events.unregister("before-send.dynamodb", unique_id="job-iam-record")
     assert sent <= {"GetItem", "BatchGetItem", "Query", "TransactWriteItems", "PutItem", "BatchWriteItem"}, sent
     assert {"Query", "BatchGetItem", "TransactWriteItems", "BatchWriteItem"} <= sent

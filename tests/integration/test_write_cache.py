@@ -16,26 +16,20 @@ from typing import Any
 
 from shared import write_cache
 from tests.integration.conftest import NOW, Api, ledger_sum, order
+from tests.integration.dynamo_hooks import before_send, operation_of
 from tests.integration.jobs import new_program
 
 
 @contextmanager
 def requests() -> Iterator[Counter[str]]:
     """DynamoDB requests the engine sends, by operation."""
-    from shared.models import MemberItem
-
-    client = MemberItem._get_connection().connection.client
     counted: Counter[str] = Counter()
 
     def count(request: Any, **_kwargs: Any) -> None:
-        target = request.headers.get("X-Amz-Target", b"")
-        counted[(target.decode() if isinstance(target, bytes) else target).rpartition(".")[2]] += 1
+        counted[operation_of(request)] += 1
 
-    client.meta.events.register_first("before-send.dynamodb", count, unique_id="count-requests")
-    try:
+    with before_send(count, "count-requests"):
         yield counted
-    finally:
-        client.meta.events.unregister("before-send.dynamodb", unique_id="count-requests")
 
 
 def _order(api: Api, program: str, member: str, key: str, amount: str) -> Any:

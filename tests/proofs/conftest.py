@@ -1,4 +1,5 @@
-"""Proof fixtures: budgets, a table of the test's own, botocore fault injection.
+"""Proof fixtures: budgets, a table of the test's own; botocore fault injection from
+``tests/integration/dynamo_hooks.py``.
 
 The proofs share DynamoDB Local and the engine with the integration tests (``tests/conftest.py``).
 Their size is bounded for CI (``make test`` on 2 cores); ``PROOFS_SCALE=10 make proofs`` runs
@@ -7,11 +8,9 @@ ten times as many examples and hammers ten times as long.
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,6 +18,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 from tests.integration.conftest import Api
+from tests.integration.dynamo_hooks import Hook, before_send, error_response, operation_of
+
+__all__ = ["Hook", "before_send", "error_response", "operation_of"]
 
 pytestmark = pytest.mark.integration
 
@@ -83,42 +85,3 @@ def fresh_table(api: Api, manifest: dict[str, Any]) -> Iterator[Fresh]:
     finally:
         models.configure(previous, api.endpoint)
         client.delete_table(TableName=name)
-
-
-Hook = Callable[..., Any]
-
-
-@contextmanager
-def before_send(hook: Hook, name: str = "proofs-fault") -> Iterator[None]:
-    """Run ``hook(request)`` before every DynamoDB request the engine sends (below botocore's
-    retries, so they see what it returns); a hook returning a response answers in its place."""
-    from shared.models import MemberItem
-
-    client = MemberItem._get_connection().connection.client
-    client.meta.events.register_first("before-send.dynamodb", hook, unique_id=name)
-    try:
-        yield
-    finally:
-        client.meta.events.unregister("before-send.dynamodb", unique_id=name)
-
-
-def operation_of(request: Any) -> str:
-    """``TransactWriteItems`` etc. from a botocore request."""
-    target = request.headers.get("X-Amz-Target", b"")
-    return (target.decode() if isinstance(target, bytes) else target).rpartition(".")[2]
-
-
-def error_response(request: Any, code: str, status: int = 400, reasons: list[dict[str, str]] | None = None) -> Any:
-    """A DynamoDB error answer, as the service would send it."""
-    from botocore.awsrequest import AWSResponse
-
-    payload: dict[str, Any] = {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "injected"}
-    if reasons is not None:
-        payload["CancellationReasons"] = reasons
-    body = json.dumps(payload).encode()
-
-    class Raw:
-        def stream(self, **_kwargs: Any) -> Any:
-            yield body
-
-    return AWSResponse(request.url, status, {"x-amzn-requestid": "injected"}, Raw())
