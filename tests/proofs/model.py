@@ -365,25 +365,18 @@ class Program:
         steps = self.anniversaries(member, now)
         deducted = sum(step.deducted for step in steps)
         member.version += 1
-        member.seq += 1
-        member.ledger.append(
-            {
-                "entry_id": member.seq,
-                "kind": "tier_evaluation",
-                "evaluation_id": f"tier@{text(steps[0].at)}",
-                "event_type": None,
-                "occurred_at": text(steps[0].at),
-                "recorded_at": text(now),
-                "points": 0,
-                "growth": -deducted,
-                "balance_after": member.balance,
-                "growth_after": member.growth,
-                "tier_after": member.tier,
-                "lots": [],
-                "awards": [{"rule": "anniversary", "points": 0, "growth": -step.deducted} for step in steps],
-                "config_version": self.version,
-                "description": "tier anniversary: " + ", ".join(step.reason for step in steps),
-            }
+        self.record(
+            member,
+            "tier_evaluation",
+            ("evaluation_id", f"tier@{text(steps[0].at)}"),
+            None,
+            steps[0].at,
+            now,
+            points=0,
+            growth=-deducted,
+            lots=[],
+            awards=[{"rule": "anniversary", "points": 0, "growth": -step.deducted} for step in steps],
+            description="tier anniversary: " + ", ".join(step.reason for step in steps),
         )
         change = self.tier_change(steps)
         if change is None:
@@ -430,26 +423,19 @@ class Program:
         events: list[dict[str, Any]] = []
         base = {"program_id": program_id, "member_id": member.member_id}
         if expired:
-            member.seq += 1
             first = min(lot.expires_at for lot in expired if lot.expires_at)
-            member.ledger.append(
-                {
-                    "entry_id": member.seq,
-                    "kind": "expire",
-                    "expiry_id": f"expiry@{text(first)}",
-                    "event_type": None,
-                    "occurred_at": text(first),
-                    "recorded_at": text(now),
-                    "points": -gone,
-                    "growth": 0,
-                    "balance_after": member.balance,
-                    "growth_after": member.growth,
-                    "tier_after": member.tier,
-                    "lots": [lot.view() for lot in expired],
-                    "awards": [],
-                    "config_version": self.version,
-                    "description": f"{gone} points expired",
-                }
+            self.record(
+                member,
+                "expire",
+                ("expiry_id", f"expiry@{text(first)}"),
+                None,
+                first,
+                now,
+                points=-gone,
+                growth=0,
+                lots=[lot.view() for lot in expired],
+                awards=[],
+                description=f"{gone} points expired",
             )
             events.append(
                 {
@@ -479,6 +465,45 @@ class Program:
         live = [lot for lot in member.lots if lot.points > 0 and lot.expires_at]
         moments = [moment for lot in live for moment in (lot.expires_at, *lot.remind_at)]
         return min(moments, default=None)
+
+    # --- the ledger -------------------------------------------------------------------------
+
+    def record(
+        self,
+        member: Member,
+        kind: str,
+        key: tuple[str, str],
+        event_type: str | None,
+        occurred_at: datetime,
+        now: datetime,
+        *,
+        points: int,
+        growth: int,
+        lots: list[dict[str, Any]],
+        awards: list[dict[str, Any]],
+        description: str | None,
+    ) -> None:
+        """Append the member's next ledger entry, as the ledger route shows it, after the change
+        it records was applied to ``member`` (its totals are the entry's "after" figures)."""
+        member.seq += 1
+        entry = {
+            "entry_id": member.seq,
+            "kind": kind,
+            key[0]: key[1],
+            "event_type": event_type,
+            "occurred_at": text(occurred_at),
+            "recorded_at": text(now),
+            "points": points,
+            "growth": growth,
+            "balance_after": member.balance,
+            "growth_after": member.growth,
+            "tier_after": member.tier,
+            "lots": lots,
+            "awards": awards,
+            "config_version": self.version,
+            "description": description,
+        }
+        member.ledger.append(entry)
 
     # --- views ----------------------------------------------------------------------------
 
@@ -669,25 +694,19 @@ class Program:
         awards = [{"rule": "anniversary", "points": 0, "growth": -d} for d in deductions] + awards
 
         member.version += 1
-        member.seq += 1
-        entry = {
-            "entry_id": member.seq,
-            "kind": "earn",
-            "event_id": body["event_id"],
-            "event_type": event_type,
-            "occurred_at": text(occurred_at),
-            "recorded_at": text(now),
-            "points": points,
-            "growth": growth - sum(deductions),
-            "balance_after": member.balance,
-            "growth_after": member.growth,
-            "tier_after": member.tier,
-            "lots": [lot.view()] if lot else [],
-            "awards": awards,
-            "config_version": self.version,
-            "description": None,
-        }
-        member.ledger.append(entry)
+        self.record(
+            member,
+            "earn",
+            ("event_id", body["event_id"]),
+            event_type,
+            occurred_at,
+            now,
+            points=points,
+            growth=growth - sum(deductions),
+            lots=[lot.view()] if lot else [],
+            awards=awards,
+            description=None,
+        )
         answer = {
             "event_id": body["event_id"],
             "type": event_type,
@@ -810,25 +829,18 @@ class Program:
         order.refunded_points += points + lapsed
         order.refunded_growth += growth
         member.version += 1
-        member.seq += 1
-        member.ledger.append(
-            {
-                "entry_id": member.seq,
-                "kind": "refund",
-                "event_id": body["event_id"],
-                "event_type": "order_refunded",
-                "occurred_at": text(occurred_at),
-                "recorded_at": text(now),
-                "points": -charged,
-                "growth": -growth,
-                "balance_after": member.balance,
-                "growth_after": member.growth,
-                "tier_after": member.tier,
-                "lots": [lot.view() for lot in drawn],
-                "awards": [{"rule": "order_refunded", "points": -charged, "growth": -growth}],
-                "config_version": self.version,
-                "description": None,
-            }
+        self.record(
+            member,
+            "refund",
+            ("event_id", body["event_id"]),
+            "order_refunded",
+            occurred_at,
+            now,
+            points=-charged,
+            growth=-growth,
+            lots=[lot.view() for lot in drawn],
+            awards=[{"rule": "order_refunded", "points": -charged, "growth": -growth}],
+            description=None,
         )
         return Outcome(
             201,
@@ -881,25 +893,19 @@ class Program:
         member.balance -= points
         member.redemptions[body["redemption_id"]] = (occurred_at, [Lot(d.expires_at, d.points) for d in drawn])
         member.version += 1
-        member.seq += 1
-        entry = {
-            "entry_id": member.seq,
-            "kind": "redeem",
-            "redemption_id": body["redemption_id"],
-            "event_type": None,
-            "occurred_at": text(occurred_at),
-            "recorded_at": text(now),
-            "points": -points,
-            "growth": 0,
-            "balance_after": member.balance,
-            "growth_after": member.growth,
-            "tier_after": member.tier,
-            "lots": [lot.view() for lot in drawn],
-            "awards": [],
-            "config_version": self.version,
-            "description": body.get("description"),
-        }
-        member.ledger.append(entry)
+        self.record(
+            member,
+            "redeem",
+            ("redemption_id", body["redemption_id"]),
+            None,
+            occurred_at,
+            now,
+            points=-points,
+            growth=0,
+            lots=[lot.view() for lot in drawn],
+            awards=[],
+            description=body.get("description"),
+        )
         return Outcome(
             201,
             {
@@ -942,26 +948,19 @@ class Program:
         points = sum(lot.points for lot in returned)
         not_revived = sum(lot.points for lot in lost)
         member.version += 1
-        member.seq += 1
-        member.ledger.append(
-            {
-                "entry_id": member.seq,
-                "kind": "reversal",
-                "redemption_id": redemption_id,
-                "event_type": None,
-                "occurred_at": text(occurred_at),
-                "recorded_at": text(now),
-                "points": points,
-                "growth": 0,
-                "balance_after": member.balance,
-                "growth_after": member.growth,
-                "tier_after": member.tier,
-                "lots": [lot.view() for lot in returned],
-                "awards": [],
-                "config_version": self.version,
-                "description": body.get("reason")
-                or (f"{not_revived} points not revived: their lot expired" if lost else None),
-            }
+        self.record(
+            member,
+            "reversal",
+            ("redemption_id", redemption_id),
+            None,
+            occurred_at,
+            now,
+            points=points,
+            growth=0,
+            lots=[lot.view() for lot in returned],
+            awards=[],
+            description=body.get("reason")
+            or (f"{not_revived} points not revived: their lot expired" if lost else None),
         )
         return Outcome(
             201,
