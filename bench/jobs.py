@@ -100,7 +100,7 @@ def _write_all(items: list[Any]) -> None:
     def write(chunk: list[Any]) -> None:
         with MemberItem.batch_write() as batch:
             for item in chunk:
-                batch.save(item)
+                batch.save(MemberItem.from_raw_data(item))
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(write, [items[i : i + 500] for i in range(0, len(items), 500)]))

@@ -23,6 +23,7 @@ from pynamodb.transactions import TransactWrite
 
 from shared import clock
 from shared.errors import Busy
+from shared.item_codec import ItemCodec
 from shared.models import (
     CONFIG,
     LEDGER_PREFIX,
@@ -30,7 +31,6 @@ from shared.models import (
     REQUEST,
     JobStateItem,
     LedgerItem,
-    LotAttribute,
     MemberItem,
     OrderItem,
     OutboxItem,
@@ -132,7 +132,7 @@ def _text_or_none(moment: datetime | None) -> str | None:
     return clock.format_utc(moment) if moment else None
 
 
-def _lot_from_item(lot: LotAttribute) -> PointsLot:
+def _lot_from_item(lot: Any) -> PointsLot:
     return PointsLot(
         _utc_or_none(lot.expires_at),
         int(lot.points),
@@ -141,13 +141,13 @@ def _lot_from_item(lot: LotAttribute) -> PointsLot:
     )
 
 
-def _lot_to_item(lot: PointsLot) -> LotAttribute:
-    return LotAttribute(
-        expires_at=_text_or_none(lot.expires_at),
-        points=lot.points,
-        available_at=_text_or_none(lot.available_at),
-        remind_at=[clock.format_utc(moment) for moment in lot.remind_at] or None,
-    )
+def _lot_to_item(lot: PointsLot) -> dict[str, Any]:
+    return {
+        "expires_at": _text_or_none(lot.expires_at),
+        "points": lot.points,
+        "available_at": _text_or_none(lot.available_at),
+        "remind_at": [clock.format_utc(moment) for moment in lot.remind_at] or None,
+    }
 
 
 def _raw_map(attribute: Any) -> dict[str, Any]:
@@ -210,11 +210,23 @@ def _due_keys(
     return due_partition(program_id, month, shard_of(member_id)), f"{clock.format_utc(due)}#{member_id}"
 
 
-def member_to_item(state: MemberState, config_version: int, at: datetime) -> MemberItem:
+Item = dict[str, dict[str, Any]]
+"""A DynamoDB item as botocore sends it: ``{attribute: {type: value}}``."""
+
+# The write path's items, built from plain values (``shared.item_codec``): what PynamoDB's
+# models would serialize, without building them.
+_MEMBER_ITEM = ItemCodec(MemberItem)
+_LEDGER_ITEM = ItemCodec(LedgerItem)
+_ORDER_ITEM = ItemCodec(OrderItem)
+_OUTBOX_ITEM = ItemCodec(OutboxItem)
+_REQUEST_ITEM = ItemCodec(RequestItem)
+
+
+def member_to_item(state: MemberState, config_version: int, at: datetime) -> Item:
     next_expiry = next_expiry_action(state.lots)
     tier_due_pk, tier_due_sk = _due_keys(state.program_id, state.member_id, state.tier_valid_until, at)
     expiry_due_pk, expiry_due_sk = _due_keys(state.program_id, state.member_id, next_expiry, at)
-    return MemberItem(
+    return _MEMBER_ITEM.item(
         member_pk(state.program_id, state.member_id),
         PROFILE,
         member_id=state.member_id,
@@ -267,8 +279,8 @@ def _entry_from_item(item: LedgerItem) -> LedgerEntry:
     )
 
 
-def _entry_to_item(program_id: str, member_id: str, entry: LedgerEntry) -> LedgerItem:
-    return LedgerItem(
+def _entry_to_item(program_id: str, member_id: str, entry: LedgerEntry) -> Item:
+    return _LEDGER_ITEM.item(
         member_pk(program_id, member_id),
         ledger_sk(entry.seq),
         seq=entry.seq,
@@ -383,8 +395,8 @@ def _order_from_item(item: OrderItem) -> OrderRecord:
     )
 
 
-def _order_to_item(program_id: str, member_id: str, order: OrderRecord) -> OrderItem:
-    return OrderItem(
+def _order_to_item(program_id: str, member_id: str, order: OrderRecord) -> Item:
+    return _ORDER_ITEM.item(
         member_pk(program_id, member_id),
         order_sk(order.order_id),
         event_id=order.event_id,
@@ -496,7 +508,7 @@ def commit_write(
     planned from a config this container had, not one read just now).
     """
     program_id, member_id = state.program_id, state.member_id
-    record = RequestItem(
+    record = _REQUEST_ITEM.item(
         request_pk(program_id, kind, request_key or entry.key),
         REQUEST,
         member_id=member_id,
@@ -506,32 +518,24 @@ def commit_write(
         created_at=clock.format_utc(entry.recorded_at),
         attempt_id=response.attempt_id,
     )
-    ledger = _entry_to_item(program_id, member_id, entry)
-    member = member_to_item(state, config_version, entry.recorded_at)
-    member_condition = (
-        MemberItem.pk.does_not_exist() if expected_version == 0 else MemberItem.version == expected_version
-    )
+    puts = [
+        _put(record, _ABSENT, return_old=True),
+        _put(_entry_to_item(program_id, member_id, entry), _ABSENT),
+        _put(
+            member_to_item(state, config_version, entry.recorded_at),
+            _ABSENT if expected_version == 0 else _version_is(expected_version),
+        ),
+    ]
+    if order is not None:
+        order_item = _order_to_item(program_id, member_id, order)
+        puts.append(_put(order_item, _ABSENT if order.version == 1 else _version_is(order.version - 1)))
+    puts.extend(_put(item, _ABSENT) for item in _outbox_items("tier", state, events or [], entry.recorded_at))
+    checks = [_check(program_pk(program_id), CONFIG, _version_is(config_version))] if config_check else []
     try:
-        with TransactWrite(connection=MemberItem._get_connection().connection) as transaction:
-            transaction.save(record, condition=RequestItem.pk.does_not_exist(), return_values="ALL_OLD")
-            transaction.save(ledger, condition=LedgerItem.pk.does_not_exist())
-            transaction.save(member, condition=member_condition)
-            if order is not None:
-                transaction.save(
-                    _order_to_item(program_id, member_id, order),
-                    condition=(
-                        OrderItem.pk.does_not_exist() if order.version == 1 else OrderItem.version == order.version - 1
-                    ),
-                )
-            for item in _outbox_items("tier", state, events or [], entry.recorded_at):
-                transaction.save(item, condition=OutboxItem.pk.does_not_exist())
-            if config_check:
-                transaction.condition_check(
-                    ProgramItem, program_pk(program_id), CONFIG, condition=ProgramItem.version == config_version
-                )
+        _transact(puts, checks)
     except TransactWriteError as exc:
         reasons = exc.cancellation_reasons or []
-        record_at = 1 if config_check else 0  # PynamoDB sends condition checks first, then puts
+        record_at = len(checks)  # condition checks go first, then the puts
         record_reason = reasons[record_at] if len(reasons) > record_at else None
         if record_reason is not None and record_reason.code == "ConditionalCheckFailed" and record_reason.raw_item:
             raise AlreadyApplied(_stored_from_item(RequestItem.from_raw_data(record_reason.raw_item))) from exc
@@ -562,6 +566,37 @@ def save_program(program_id: str, config: ProgramConfig, expected_version: int, 
             raise StaleWrite() from exc
         raise _translate(exc) from exc
     return ProgramVersion(program_id, version, config, at)
+
+
+# Conditions as PynamoDB serializes them (``Model.pk.does_not_exist()``, ``Model.version == n``);
+# ``tests/unit/test_item_codec.py`` compares them.
+_ABSENT: dict[str, Any] = {"ConditionExpression": "attribute_not_exists (#0)", "ExpressionAttributeNames": {"#0": "pk"}}
+
+
+def _version_is(version: int) -> dict[str, Any]:
+    return {
+        "ConditionExpression": "#0 = :0",
+        "ExpressionAttributeNames": {"#0": "version"},
+        "ExpressionAttributeValues": {":0": {"N": str(version)}},
+    }
+
+
+def _put(item: Item, condition: dict[str, Any], return_old: bool = False) -> dict[str, Any]:
+    put = {"TableName": MemberItem.Meta.table_name, "Item": item, **condition}
+    if return_old:  # a failed condition returns the item that was there (a request record's answer)
+        put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    return put
+
+
+def _check(pk: str, sk: str, condition: dict[str, Any]) -> dict[str, Any]:
+    return {"TableName": MemberItem.Meta.table_name, "Key": {"pk": {"S": pk}, "sk": {"S": sk}}, **condition}
+
+
+def _transact(puts: list[dict[str, Any]], checks: list[dict[str, Any]]) -> None:
+    """One TransactWriteItems through PynamoDB's connection (its retries, errors and
+    ``TransactWriteError`` with cancellation reasons): condition checks first, then the puts."""
+    connection = MemberItem._get_connection().connection
+    connection.transact_write_items(condition_check_items=checks, delete_items=[], put_items=puts, update_items=[])
 
 
 def _lost_race(exc: TransactWriteError) -> bool:
@@ -655,9 +690,9 @@ class OutboxEvent:
     detail: dict[str, Any]
 
 
-def _outbox_items(job: str, state: MemberState, events: list[OutboxEvent], at: datetime) -> list[OutboxItem]:
+def _outbox_items(job: str, state: MemberState, events: list[OutboxEvent], at: datetime) -> list[Item]:
     return [
-        OutboxItem(
+        _OUTBOX_ITEM.item(
             outbox_pk(state.program_id, job, shard_of(state.member_id)),
             event.event_id,
             detail_type=event.detail_type,
@@ -683,16 +718,11 @@ def commit_job_write(
     and the job re-reads the member, so nothing the other writer did is lost.
     """
     program_id, member_id = state.program_id, state.member_id
-    ledger = _entry_to_item(program_id, member_id, entry) if entry is not None else None
-    member = member_to_item(state, config_version, at)
-    outbox = _outbox_items(job, state, events, at)
+    puts = [_put(_entry_to_item(program_id, member_id, entry), _ABSENT)] if entry is not None else []
+    puts.append(_put(member_to_item(state, config_version, at), _version_is(expected_version)))
+    puts.extend(_put(item, _ABSENT) for item in _outbox_items(job, state, events, at))
     try:
-        with TransactWrite(connection=MemberItem._get_connection().connection) as transaction:
-            if ledger is not None:
-                transaction.save(ledger, condition=LedgerItem.pk.does_not_exist())
-            transaction.save(member, condition=MemberItem.version == expected_version)
-            for item in outbox:
-                transaction.save(item, condition=OutboxItem.pk.does_not_exist())
+        _transact(puts, [])
     except TransactWriteError as exc:
         if _lost_race(exc):
             raise StaleWrite() from exc
