@@ -122,6 +122,8 @@ class LedgerEntry:
 
 
 # --- conversions ----------------------------------------------------------------------
+# The ``*_from_item`` functions take a model instance or an ``ItemCodec.decode`` namespace:
+# the same attribute names either way.
 
 
 def _utc_or_none(text: str | None) -> datetime | None:
@@ -154,7 +156,7 @@ def _raw_map(attribute: Any) -> dict[str, Any]:
     return attribute.as_dict() if hasattr(attribute, "as_dict") else dict(attribute or {})
 
 
-def member_from_item(item: MemberItem, program_id: str) -> MemberState:
+def member_from_item(item: Any, program_id: str) -> MemberState:
     months = {
         month: MonthActivity(int(value.get("orders", 0)), bool(value.get("bonus", False)))
         for month, value in _raw_map(item.months).items()
@@ -220,6 +222,7 @@ _LEDGER_ITEM = ItemCodec(LedgerItem)
 _ORDER_ITEM = ItemCodec(OrderItem)
 _OUTBOX_ITEM = ItemCodec(OutboxItem)
 _REQUEST_ITEM = ItemCodec(RequestItem)
+_PROGRAM_ITEM = ItemCodec(ProgramItem)
 
 
 def member_to_item(state: MemberState, config_version: int, at: datetime) -> Item:
@@ -255,7 +258,7 @@ def member_to_item(state: MemberState, config_version: int, at: datetime) -> Ite
     )
 
 
-def _entry_from_item(item: LedgerItem) -> LedgerEntry:
+def _entry_from_item(item: Any) -> LedgerEntry:
     return LedgerEntry(
         seq=int(item.seq),
         kind=item.kind,
@@ -318,7 +321,7 @@ def _parsed_config(program_id: str, version: int, document: str) -> ProgramConfi
     return config
 
 
-def _program_from_item(program_id: str, item: ProgramItem) -> ProgramVersion:
+def _program_from_item(program_id: str, item: Any) -> ProgramVersion:
     return ProgramVersion(
         program_id=program_id,
         version=int(item.version),
@@ -327,7 +330,7 @@ def _program_from_item(program_id: str, item: ProgramItem) -> ProgramVersion:
     )
 
 
-def _stored_from_item(item: RequestItem) -> StoredResponse:
+def _stored_from_item(item: Any) -> StoredResponse:
     return StoredResponse(int(item.status), json.loads(item.response), item.request_hash, item.attempt_id)
 
 
@@ -364,22 +367,22 @@ def load_write_context(
     request_raw = found.get((request_pk(program_id, kind, key), REQUEST))
     order_raw = found.get(order_key) if order_key else None
     redemption_raw = found.get(redemption_key) if redemption_key else None
-    redemption = RequestItem.from_raw_data(redemption_raw) if redemption_raw else None
+    redemption = _REQUEST_ITEM.decode(redemption_raw) if redemption_raw else None
     return WriteContext(
-        program=_program_from_item(program_id, ProgramItem.from_raw_data(program_raw)) if program_raw else None,
+        program=_program_from_item(program_id, _PROGRAM_ITEM.decode(program_raw)) if program_raw else None,
         member=(
-            member_from_item(MemberItem.from_raw_data(member_raw), program_id)
+            member_from_item(_MEMBER_ITEM.decode(member_raw), program_id)
             if member_raw
             else MemberState(program_id, member_id)
         ),
-        previous=_stored_from_item(RequestItem.from_raw_data(request_raw)) if request_raw else None,
-        order=_order_from_item(OrderItem.from_raw_data(order_raw)) if order_raw else None,
+        previous=_stored_from_item(_REQUEST_ITEM.decode(request_raw)) if request_raw else None,
+        order=_order_from_item(_ORDER_ITEM.decode(order_raw)) if order_raw else None,
         # A redemption id is unique per program: it must be this member's to be reversed here.
         redemption=_stored_from_item(redemption) if redemption and redemption.member_id == member_id else None,
     )
 
 
-def _order_from_item(item: OrderItem) -> OrderRecord:
+def _order_from_item(item: Any) -> OrderRecord:
     return OrderRecord(
         order_id=item.sk.removeprefix("ORDER#"),
         event_id=item.event_id,
@@ -438,8 +441,8 @@ def load_member_view(program_id: str, member_id: str) -> tuple[ProgramVersion | 
     found = _batch_get([program_key, member_key])
     program_raw, member_raw = found.get(program_key), found.get(member_key)
     return (
-        _program_from_item(program_id, ProgramItem.from_raw_data(program_raw)) if program_raw else None,
-        member_from_item(MemberItem.from_raw_data(member_raw), program_id) if member_raw else None,
+        _program_from_item(program_id, _PROGRAM_ITEM.decode(program_raw)) if program_raw else None,
+        member_from_item(_MEMBER_ITEM.decode(member_raw), program_id) if member_raw else None,
     )
 
 
@@ -538,7 +541,7 @@ def commit_write(
         record_at = len(checks)  # condition checks go first, then the puts
         record_reason = reasons[record_at] if len(reasons) > record_at else None
         if record_reason is not None and record_reason.code == "ConditionalCheckFailed" and record_reason.raw_item:
-            raise AlreadyApplied(_stored_from_item(RequestItem.from_raw_data(record_reason.raw_item))) from exc
+            raise AlreadyApplied(_stored_from_item(_REQUEST_ITEM.decode(record_reason.raw_item))) from exc
         if _lost_race(exc):
             raise StaleWrite() from exc
         raise _translate(exc) from exc
@@ -667,7 +670,7 @@ def load_members(program_id: str, member_ids: list[str]) -> dict[str, MemberStat
     for start in range(0, len(member_ids), 100):
         keys = [(member_pk(program_id, m), PROFILE) for m in member_ids[start : start + 100]]
         for raw in _batch_get(keys).values():
-            state = member_from_item(MemberItem.from_raw_data(raw), program_id)
+            state = member_from_item(_MEMBER_ITEM.decode(raw), program_id)
             found[state.member_id] = state
     return found
 

@@ -1,9 +1,10 @@
-"""The write path's items (``shared.item_codec``) are exactly what PynamoDB's models write.
+"""The store's items (``shared.item_codec``) are exactly what PynamoDB's models write and read.
 
-The store builds its items from plain values instead of PynamoDB models (a warm write's
+The store builds and reads its items with codecs instead of PynamoDB models (a warm request's
 biggest cost). These tests put a checking codec in the store's place: every item it builds is
-compared with ``Model(hash, range, **the same values).serialize()``, and read back through
-the model to the same domain object. No DynamoDB: serialization only.
+compared with ``Model(hash, range, **the same values).serialize()``, every item it decodes
+with ``Model.from_raw_data(item)``, attribute by attribute, and each item reads back to the
+domain object it came from. No DynamoDB: serialization only.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pynamodb.attributes import MapAttribute
 from pynamodb.exceptions import AttributeNullError
 
 from shared import store
@@ -30,19 +33,41 @@ from shared.store import LedgerEntry, OutboxEvent
 BASE = datetime(2026, 11, 22, 3, 4, 5, tzinfo=UTC)
 
 
+def plain(value: Any) -> Any:
+    """A model's or a decoded namespace's attribute value as plain data (absent fields dropped)."""
+    if isinstance(value, MapAttribute):
+        return {k: plain(v) for k, v in value.attribute_values.items() if v is not None}
+    if isinstance(value, SimpleNamespace):
+        return {k: plain(v) for k, v in vars(value).items() if v is not None}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
 class Checked(ItemCodec):
-    """Builds each item both ways and insists they match."""
+    """Builds and reads each item both ways and insists they match."""
 
     def __init__(self, model: Any) -> None:
         super().__init__(model)
         self.model = model
         self.built = 0
+        self.decoded = 0
 
     def item(self, hash_key: str, range_key: str, **values: Any) -> dict[str, dict[str, Any]]:
         item = super().item(hash_key, range_key, **values)
         assert item == self.model(hash_key, range_key, **values).serialize()
         self.built += 1
         return item
+
+    def decode(self, item: dict[str, dict[str, Any]]) -> SimpleNamespace:
+        decoded = super().decode(item)
+        model = self.model.from_raw_data(item)
+        for name in self.model.get_attributes():
+            assert plain(getattr(decoded, name)) == plain(getattr(model, name)), name
+        self.decoded += 1
+        return decoded
 
 
 @pytest.fixture(scope="module")
@@ -144,10 +169,11 @@ def test_member_snapshot_item_is_pynamodbs_and_reads_back(
     built = checked["_MEMBER_ITEM"].built
     item = store.member_to_item(state, config_version, at)
     assert checked["_MEMBER_ITEM"].built == built + 1
-    back = store.member_from_item(MemberItem.from_raw_data(item), state.program_id)
     expected = replace(state, created_at=state.created_at or at, updated_at=at)
-    assert back == expected
-    assert [lot.remind_at for lot in back.lots] == [lot.remind_at for lot in state.lots]  # not in __eq__
+    for read in (MemberItem.from_raw_data(item), store._MEMBER_ITEM.decode(item)):
+        back = store.member_from_item(read, state.program_id)
+        assert back == expected
+        assert [lot.remind_at for lot in back.lots] == [lot.remind_at for lot in state.lots]  # not in __eq__
     assert item["config_version"] == {"N": str(config_version)}
     # Sparse due-date index keys: absent, not NULL, when nothing is due.
     assert ("tier_due_pk" in item) == (state.tier_valid_until is not None)
@@ -160,6 +186,7 @@ def test_ledger_entry_item_is_pynamodbs_and_reads_back(checked: dict[str, Checke
     item = store._entry_to_item("p1", "m1", entry)
     assert checked["_LEDGER_ITEM"].built == built + 1
     assert store._entry_from_item(LedgerItem.from_raw_data(item)) == entry
+    assert store._entry_from_item(store._LEDGER_ITEM.decode(item)) == entry
 
 
 @settings(max_examples=100, deadline=None)
@@ -168,7 +195,7 @@ def test_order_item_is_pynamodbs_and_reads_back(checked: dict[str, Checked], ord
     built = checked["_ORDER_ITEM"].built
     item = store._order_to_item("p1", "m1", order)
     assert checked["_ORDER_ITEM"].built == built + 1
-    assert store._order_from_item(OrderItem.from_raw_data(item)) == order
+    assert store._order_from_item(store._ORDER_ITEM.decode(item)) == order
 
 
 def test_outbox_and_request_items_are_pynamodbs(checked: dict[str, Checked]) -> None:
@@ -183,6 +210,32 @@ def test_outbox_and_request_items_are_pynamodbs(checked: dict[str, Checked]) -> 
         created_at="2026-11-22T00:00:00Z", attempt_id="a",
     )  # fmt: skip
     assert record["status"] == {"N": "201"}
+    assert store._stored_from_item(store._REQUEST_ITEM.decode(record)) == store.StoredResponse(201, {}, "h", "a")
+    program = store._PROGRAM_ITEM.decode(
+        {"pk": {"S": "PROGRAM#p"}, "sk": {"S": "CONFIG"}, "version": {"N": "3"}, "document": {"S": "{}"}}
+    )
+    assert (program.pk, program.version, program.document, program.updated_at) == ("PROGRAM#p", 3, "{}", None)
+
+
+def test_decoding_follows_pynamodb_on_odd_items() -> None:
+    """NULL values, missing defaults, NULL list elements, negative and fractional numbers."""
+    item = {
+        "pk": {"S": "p"},
+        "sk": {"S": "PROFILE"},
+        "member_id": {"S": "m"},
+        "version": {"N": "-3"},
+        "growth": {"N": "1.5"},
+        "points_debt": {"NULL": True},
+        "lots": {"L": [{"NULL": True}, {"M": {"points": {"N": "4"}, "remind_at": {"L": [{"S": "x"}]}}}]},
+        "login_days": {"M": {"2026-01-01": {"N": "2"}, "nested": {"M": {"a": {"BOOL": True}}}}},
+        "tier_period_active": {"BOOL": False},
+        "not_in_the_model": {"S": "ignored"},
+    }
+    decoded = Checked(MemberItem).decode(item)  # compares with MemberItem.from_raw_data
+    assert decoded.version == -3 and decoded.growth == 1.5 and decoded.points_debt is None
+    assert decoded.months == {} and decoded.tier is None
+    assert decoded.lots[0] is None and decoded.lots[1].points == 4 and decoded.lots[1].expires_at is None
+    assert not hasattr(decoded, "not_in_the_model")
 
 
 def test_missing_required_attribute_is_refused_as_pynamodb_refuses_it() -> None:
