@@ -21,7 +21,8 @@ from pydantic import (
     StringConstraints,
 )
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+from shared.ids import ID_PATTERN
+
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=ID_PATTERN)]
 MAX_POINTS = 1_000_000_000
 

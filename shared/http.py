@@ -24,8 +24,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import auth, clock
-from shared.api import ID_PATTERN
 from shared.errors import Forbidden, LoyaltyError, RateLimited, Unauthenticated
+from shared.ids import ID_PATTERN
 from shared.program import EVENT_TYPES
 
 MAX_BODY_BYTES = 64 * 1024

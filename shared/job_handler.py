@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from shared import bus, clock
-from shared.api import ID_PATTERN
+from shared.ids import ID_PATTERN
 from shared.jobs import Plan, run_due_job
 
 logger = logging.getLogger("loyalty.jobs")
