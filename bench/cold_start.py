@@ -17,8 +17,9 @@ Floors, timed the same way, show how much of a handler's import is the chosen st
 a line of the engine runs: PynamoDB alone (it loads botocore, as boto3 does); what every job
 needs (PynamoDB and pydantic building one model: the program config is a pydantic model);
 what every API handler needs (that, plus Powertools' logger, metrics and resolver with
-validation). Each handler's line says how far above its floor it is: that part is the
-engine's own (its models, rules and routes).
+validation). They load as the handlers do, with the garbage collector off
+(``functions/__init__.py``); ``import boto3`` loads as any script does. Each handler's line
+says how far above its floor it is: that part is the engine's own (its models, rules, routes).
 
 Package sizes: each function's staged asset (``infra.assets.stage_function``) and the shared
 dependency layer (``.build/layer``), unzipped and zipped, against Lambda's limits (250 MB
@@ -62,12 +63,14 @@ _POWERTOOLS = (
 )
 API_FLOOR = "floor: the API stack, no engine code"
 JOB_FLOOR = "floor: the job stack, no engine code"
+_AS_HANDLERS_LOAD = "import gc; gc.disable()"  # as functions/__init__.py does before any handler
 FLOORS = {
-    "floor: PynamoDB alone": _PYNAMODB,
-    JOB_FLOOR: f"{_PYNAMODB}; {_PYDANTIC_MODEL}",
-    API_FLOOR: f"{_PYNAMODB}; {_POWERTOOLS}; {_PYDANTIC_MODEL}",
+    "floor: PynamoDB alone": f"{_AS_HANDLERS_LOAD}; {_PYNAMODB}",
+    JOB_FLOOR: f"{_AS_HANDLERS_LOAD}; {_PYNAMODB}; {_PYDANTIC_MODEL}",
+    API_FLOOR: f"{_AS_HANDLERS_LOAD}; {_PYNAMODB}; {_POWERTOOLS}; {_PYDANTIC_MODEL}",
 }
-"""Imports (and one model build) of the chosen stack alone, named by what they stand for."""
+"""Imports (and one model build) of the chosen stack alone, named by what they stand for,
+loaded as the handlers load (collector off)."""
 
 
 def import_seconds(module: str, env: dict[str, str]) -> float:

@@ -6,6 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 
+from shared import startup
 from shared.api import EventIn
 from shared.http import MemberIdPath, ProgramIdPath, json_response, lambda_handler, make_resolver, metrics, request_time
 from shared.logic import report_event
@@ -33,3 +34,5 @@ def post_event(
 
 
 handler = lambda_handler(app)
+
+startup.loaded()  # last: see functions/__init__.py

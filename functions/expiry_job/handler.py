@@ -5,9 +5,13 @@ Run daily by an EventBridge schedule in the program's time zone; the event's ``t
 
 from typing import Any
 
+from shared import startup
 from shared.expiry_job import JOB, plan_expiry_sweep
 from shared.job_handler import handle
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(JOB, plan_expiry_sweep, event, context)
+
+
+startup.loaded()  # last: see functions/__init__.py

@@ -4,6 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
+from shared import startup
 from shared.http import json_response, lambda_handler, make_resolver
 
 app = make_resolver()
@@ -15,3 +16,5 @@ def get_health() -> Response[dict[str, Any]]:
 
 
 handler = lambda_handler(app)
+
+startup.loaded()  # last: see functions/__init__.py

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
+from shared import startup
 from shared.http import MemberIdPath, ProgramIdPath, json_response, lambda_handler, make_resolver, request_time
 from shared.logic import member_ledger, member_snapshot
 
@@ -35,3 +36,5 @@ def get_ledger(
 
 
 handler = lambda_handler(app)
+
+startup.loaded()  # last: see functions/__init__.py

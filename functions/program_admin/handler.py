@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
+from shared import startup
 from shared.http import ProgramIdPath, json_response, lambda_handler, make_resolver, request_time
 from shared.logic import program_config, replace_program_config
 from shared.program import ProgramConfig
@@ -37,3 +38,5 @@ def put_program(
 
 
 handler = lambda_handler(app)
+
+startup.loaded()  # last: see functions/__init__.py

@@ -6,6 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 
+from shared import startup
 from shared.api import RedemptionIn, ReversalIn
 from shared.http import (
     MemberIdPath,
@@ -68,3 +69,5 @@ def post_reversal(
 
 
 handler = lambda_handler(app)
+
+startup.loaded()  # last: see functions/__init__.py

@@ -5,9 +5,13 @@ Run daily by an EventBridge schedule in the program's time zone; the event's ``t
 
 from typing import Any
 
+from shared import startup
 from shared.job_handler import handle
 from shared.tier_job import JOB, plan_tier_evaluation
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(JOB, plan_tier_evaluation, event, context)
+
+
+startup.loaded()  # last: see functions/__init__.py
