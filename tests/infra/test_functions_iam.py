@@ -95,6 +95,7 @@ def test_environment(dev: Synth, prod: Synth) -> None:
         "POWERTOOLS_METRICS_NAMESPACE": "Loyalty",
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
         "POWERTOOLS_TRACE_DISABLED": "true",
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
     }
     auth = {
         "AUTH_MEMBER_CLAIM": "username",
