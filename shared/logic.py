@@ -150,6 +150,14 @@ def _member_write(
             )
         except AlreadyApplied as applied:
             return _replay(applied.stored, request_hash, key_name, key, attempt_id)
+        except StaleWrite as lost:
+            if lost.member is not None:
+                # Another writer moved the member; the transaction returned it as it is now and
+                # the config passed its check: the retry plans from it, with no read.
+                write_cache.put(program, lost.member)
+            else:
+                write_cache.forget(program_id, member_id)
+            raise
         except BaseException:
             write_cache.forget(program_id, member_id)
             raise

@@ -59,7 +59,16 @@ SERVER_ERROR_CODES = frozenset({"InternalServerError", "ServiceUnavailable"})
 
 
 class StaleWrite(Exception):
-    """The member changed between our read and our write; read again and recompute."""
+    """The member changed between our read and our write; read again and recompute.
+
+    ``member``: the member as the failed transaction found it, when DynamoDB returned it and
+    nothing else failed but the member's own version: the retry can plan from it instead of
+    reading again.
+    """
+
+    def __init__(self, member: MemberState | None = None) -> None:
+        super().__init__()
+        self.member = member
 
 
 @dataclass(frozen=True)
@@ -527,6 +536,7 @@ def commit_write(
         _put(
             member_to_item(state, config_version, entry.recorded_at),
             _ABSENT if expected_version == 0 else _version_is(expected_version),
+            return_old=True,  # a lost race returns the member as it is now: the retry needs no read
         ),
     ]
     if order is not None:
@@ -543,8 +553,19 @@ def commit_write(
         if record_reason is not None and record_reason.code == "ConditionalCheckFailed" and record_reason.raw_item:
             raise AlreadyApplied(_stored_from_item(_REQUEST_ITEM.decode(record_reason.raw_item))) from exc
         if _lost_race(exc):
-            raise StaleWrite() from exc
+            raise StaleWrite(_member_now(reasons, len(checks), record_at + 2, program_id)) from exc
         raise _translate(exc) from exc
+
+
+def _member_now(reasons: list[Any], checks: int, member_at: int, program_id: str) -> MemberState | None:
+    """The member a lost race returned, if the member's version is all that failed: not when a
+    condition check (the config) failed too, nor when DynamoDB returned no item (a conflict)."""
+    member = reasons[member_at] if len(reasons) > member_at else None
+    if member is None or member.code != "ConditionalCheckFailed" or not member.raw_item:
+        return None
+    if any(reason is not None for reason in reasons[:checks]):  # PynamoDB: None where nothing failed
+        return None
+    return member_from_item(_MEMBER_ITEM.decode(member.raw_item), program_id)
 
 
 def save_program(program_id: str, config: ProgramConfig, expected_version: int, at: datetime) -> ProgramVersion:

@@ -63,8 +63,9 @@ def test_a_member_changed_elsewhere_is_read_again_and_nothing_is_lost(api: Api, 
     with requests() as sent:
         reply = _redeem(api, "default", member_id, f"{member_id}.r1", 80)  # planned on 100 points
     assert reply.status == 201, reply.body
-    # the transaction refused the stale plan; read, planned again, committed
-    assert sent == {"TransactWriteItems": 2, "BatchGetItem": 1}
+    # the transaction refused the stale plan and returned the member as it is now; planned
+    # again from that, committed: no read
+    assert sent == {"TransactWriteItems": 2}
     snapshot = api.member(member_id).body
     assert snapshot["points"]["balance"] == 70 == ledger_sum(api, member_id)[0]
     assert reply.body["member"]["points"]["balance"] == 70  # the answer is the re-planned one
@@ -88,6 +89,29 @@ def test_a_config_changed_since_it_was_cached_is_read_and_applied(api: Api, memb
     assert reply.status == 201, reply.body
     assert reply.body["points_earned"] == 30 and reply.body["config_version"] == 2
     assert sent == {"TransactWriteItems": 2, "BatchGetItem": 1}  # the config check failed first
+
+
+def test_a_member_and_config_both_changed_elsewhere_are_read_again(api: Api, member_id: str) -> None:
+    """The failed transaction returns the member as it is now, but the config it checked failed
+    too: planning from the returned member with the cached config would fail again."""
+    program = new_program(api)
+    assert _order(api, program, member_id, "o1", "100").status == 201
+    stale = write_cache.get(program, member_id)
+    assert stale is not None
+    assert _order(api, program, member_id, "o2", "10").status == 201
+    document = api.call("GET", f"/v1/programs/{program}", at=NOW).body["config"]
+    changed = copy.deepcopy(document)
+    for rule in changed["earning_rules"]:
+        if rule["event_type"] == "order_completed":
+            rule["points_per_unit"] = "3"
+    assert api.call("PUT", f"/v1/programs/{program}", changed, at=NOW).status == 200
+    write_cache.put(*stale)  # this container holds the member before o2 and config version 1
+    with requests() as sent:
+        reply = _order(api, program, member_id, "o3", "10")
+    assert reply.status == 201, reply.body
+    assert reply.body["points_earned"] == 30 and reply.body["config_version"] == 2
+    assert sent == {"TransactWriteItems": 2, "BatchGetItem": 1}
+    assert api.call("GET", f"/v1/programs/{program}/members/{member_id}", at=NOW).body["points"]["balance"] == 140
 
 
 def test_a_replay_the_cached_state_would_refuse_answers_its_first_response(api: Api, member_id: str) -> None:
