@@ -1,8 +1,9 @@
 """Use cases: one function per route. They know the domain and the store, nothing of HTTP.
 
 Writes are optimistic: read (one BatchGetItem), compute with the pure rules, write (one
-TransactWriteItems conditioned on the member's version). A lost race is retried from the read
-with jittered backoff; a replayed client key returns the first response.
+TransactWriteItems conditioned on the member's version). A lost race is retried with jittered
+backoff, from the member the cancelled transaction returned (or from a new read when the
+config changed too); a replayed client key returns the first response.
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ A member write needs the program config and the member's snapshot. When this con
 both from its own last read or write of that member, the write is planned from them and
 committed in one request (``TransactWriteItems``) that checks every assumption: the member's
 version, the config's version (a ``ConditionCheck``), the client key unused, the order id
-unused. If any no longer holds, the transaction changes nothing; the entry is dropped and the
-write is done the usual way (read, plan, commit). A write the cached state would refuse (a
+unused. If any no longer holds, the transaction changes nothing. When only the member's
+version failed, the transaction returned the member as it is now: it replaces the entry and
+the retry is planned from it. Otherwise the entry is dropped and the write is done the usual
+way (read, plan, commit). A write the cached state would refuse (a
 domain error) is also redone the usual way: the read may find the key already applied, and a
 replay must answer its first response, whatever the state says now.
 
