@@ -134,9 +134,10 @@ class Requests:
     failed: Counter[str] = field(default_factory=Counter)
 
     def ask_capacity(self, params: dict[str, Any], model: Any, **_kwargs: Any) -> None:
-        # PynamoDB asks for it on its calls; the engine's one raw call (BatchGetItem) does not.
+        # The engine does not ask for it on its writes (nor on its raw BatchGetItem): ask here,
+        # to count it. DynamoDB charges the same either way.
         if "ReturnConsumedCapacity" in model.input_shape.members:
-            params.setdefault("ReturnConsumedCapacity", "TOTAL")
+            params["ReturnConsumedCapacity"] = "TOTAL"
 
     def after_call(self, model: Any, parsed: dict[str, Any], http_response: Any = None, **_kwargs: Any) -> None:
         self.sent[model.name] += 1

@@ -620,7 +620,14 @@ def _transact(puts: list[dict[str, Any]], checks: list[dict[str, Any]]) -> None:
     """One TransactWriteItems through PynamoDB's connection (its retries, errors and
     ``TransactWriteError`` with cancellation reasons): condition checks first, then the puts."""
     connection = MemberItem._get_connection().connection
-    connection.transact_write_items(condition_check_items=checks, delete_items=[], put_items=puts, update_items=[])
+    connection.transact_write_items(
+        condition_check_items=checks,
+        delete_items=[],
+        put_items=puts,
+        update_items=[],
+        # PynamoDB asks for the consumed capacity unless told otherwise; nothing here reads it.
+        return_consumed_capacity="NONE",
+    )
 
 
 def _lost_race(exc: TransactWriteError) -> bool:
