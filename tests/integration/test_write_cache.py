@@ -74,16 +74,21 @@ def test_a_member_changed_elsewhere_is_read_again_and_nothing_is_lost(api: Api, 
     assert [e["entry_id"] for e in entries] == [3, 2, 1]
 
 
-def test_a_config_changed_since_it_was_cached_is_read_and_applied(api: Api, member_id: str) -> None:
-    program = new_program(api)
-    assert _order(api, program, member_id, "o1", "100").status == 201  # 1 point per unit
-    assert write_cache.get(program, member_id) is not None
+def _triple_order_points(api: Api, program: str) -> None:
+    """A new config version: orders earn 3 points per unit instead of 1."""
     document = api.call("GET", f"/v1/programs/{program}", at=NOW).body["config"]
     changed = copy.deepcopy(document)
     for rule in changed["earning_rules"]:
         if rule["event_type"] == "order_completed":
             rule["points_per_unit"] = "3"
     assert api.call("PUT", f"/v1/programs/{program}", changed, at=NOW).status == 200
+
+
+def test_a_config_changed_since_it_was_cached_is_read_and_applied(api: Api, member_id: str) -> None:
+    program = new_program(api)
+    assert _order(api, program, member_id, "o1", "100").status == 201  # 1 point per unit
+    assert write_cache.get(program, member_id) is not None
+    _triple_order_points(api, program)
     with requests() as sent:
         reply = _order(api, program, member_id, "o2", "10")
     assert reply.status == 201, reply.body
@@ -99,12 +104,7 @@ def test_a_member_and_config_both_changed_elsewhere_are_read_again(api: Api, mem
     stale = write_cache.get(program, member_id)
     assert stale is not None
     assert _order(api, program, member_id, "o2", "10").status == 201
-    document = api.call("GET", f"/v1/programs/{program}", at=NOW).body["config"]
-    changed = copy.deepcopy(document)
-    for rule in changed["earning_rules"]:
-        if rule["event_type"] == "order_completed":
-            rule["points_per_unit"] = "3"
-    assert api.call("PUT", f"/v1/programs/{program}", changed, at=NOW).status == 200
+    _triple_order_points(api, program)
     write_cache.put(*stale)  # this container holds the member before o2 and config version 1
     with requests() as sent:
         reply = _order(api, program, member_id, "o3", "10")
