@@ -43,7 +43,7 @@ from shared.points import OrderRecord, apply_refund
 from shared.program import OrderRule, ProgramConfig
 from shared.rules import Award, BusinessEvent, MemberState, PointsLot, apply_event, lot_expiry, spend_points
 from shared.store import AlreadyApplied, LedgerEntry, ProgramVersion, StaleWrite, StoredResponse
-from shared.tiers import anniversary_awards, evaluate_tier
+from shared.tiers import TIER_CHANGED, TierEvaluation, anniversary_awards, evaluate_tier, tier_changed
 
 WRITE_BUDGET_SECONDS = 6.0
 """How long a write keeps retrying lost races before answering 503 BUSY: well inside the
@@ -222,7 +222,7 @@ def report_event(program_id: str, member_id: str, event: EventIn, now: datetime)
         business_event = BusinessEvent(
             event.event_id, event.type, event.occurred_at, event_attributes(event), event.member_attributes
         )
-        member, anniversaries, deducted, events = _anniversaries_before(program, context.member, event.occurred_at)
+        member, anniversaries, deducted, evaluation = _anniversaries_before(program, context.member, event.occurred_at)
         outcome = apply_event(config, member, business_event)
         state = _next_version(context.member, outcome.state, now)
         awards = anniversaries + tuple(
@@ -262,7 +262,10 @@ def report_event(program_id: str, member_id: str, event: EventIn, now: datetime)
         if deducted or anniversaries:
             response["anniversary_growth_deducted"] = deducted
         order = _order_record(config, event, outcome.awards) if isinstance(event, OrderCompletedEvent) else None
-        return Planned(state, entry, response, order, _with_seq(events, program.program_id, state))
+        # The tier job's next drain publishes it (the outbox is its own).
+        changed = tier_changed(program.program_id, evaluation, state) if evaluation else None
+        events = (store.OutboxEvent(changed[0], TIER_CHANGED, changed[1]),) if changed else ()
+        return Planned(state, entry, response, order, events)
 
     body = event.model_dump(mode="json")
     order_id = event.attributes.order_id if isinstance(event, OrderCompletedEvent) else None
@@ -271,44 +274,14 @@ def report_event(program_id: str, member_id: str, event: EventIn, now: datetime)
 
 def _anniversaries_before(
     program: ProgramVersion, member: MemberState, at: datetime
-) -> tuple[MemberState, tuple[dict[str, Any], ...], int, list[tuple[str, str, str]]]:
+) -> tuple[MemberState, tuple[dict[str, Any], ...], int, TierEvaluation | None]:
     """Tier anniversaries due by an event's business time, applied before the event, so the
     result does not depend on whether the daily tier job ran first. Returns the member after
-    them, their awards for the ledger entry, the growth deducted and the tier changes."""
+    them, their awards for the ledger entry, the growth deducted and the evaluation."""
     evaluation = evaluate_tier(program.config, member, at) if member.exists else None
     if evaluation is None:
-        return member, (), 0, []
-    awards = anniversary_awards(evaluation)
-    change = evaluation.change
-    changes = [(change.old, change.new, change.reason)] if change else []
-    return evaluation.state, awards, evaluation.deducted, changes
-
-
-def _with_seq(
-    changes: list[tuple[str, str, str]], program_id: str, state: MemberState
-) -> tuple[store.OutboxEvent, ...]:
-    """``tier.changed`` events for anniversaries an earn applied, published by the tier job's drain."""
-    events = []
-    for old, new, reason in changes:
-        event_id = f"tier.changed:{program_id}:{state.member_id}:{state.ledger_seq}"
-        events.append(
-            store.OutboxEvent(
-                event_id,
-                "tier.changed",
-                {
-                    "event_id": event_id,
-                    "program_id": program_id,
-                    "member_id": state.member_id,
-                    "old_tier": old,
-                    "new_tier": new,
-                    "reason": reason,
-                    "growth_after": state.growth,
-                    "valid_until": views.time_text(state.tier_valid_until),
-                    "ledger_entry_id": state.ledger_seq,
-                },
-            )
-        )
-    return tuple(events)
+        return member, (), 0, None
+    return evaluation.state, anniversary_awards(evaluation), evaluation.deducted, evaluation
 
 
 def _order_record(config: ProgramConfig, event: OrderCompletedEvent, awards: tuple[Award, ...]) -> OrderRecord:

@@ -9,10 +9,9 @@ from shared import clock
 from shared.jobs import JobWrite
 from shared.rules import MemberState
 from shared.store import LedgerEntry, OutboxEvent, ProgramVersion
-from shared.tiers import anniversary_awards, evaluate_tier
+from shared.tiers import TIER_CHANGED, anniversary_awards, evaluate_tier, tier_changed
 
 JOB = "tier"
-TIER_CHANGED = "tier.changed"
 
 
 def plan_tier_evaluation(program: ProgramVersion, state: MemberState, now: datetime) -> JobWrite | None:
@@ -42,27 +41,6 @@ def plan_tier_evaluation(program: ProgramVersion, state: MemberState, now: datet
         config_version=program.version,
         description=f"tier anniversary: {', '.join(step.reason for step in evaluation.steps)}",
     )
-    events: list[OutboxEvent] = []
-    change = evaluation.change
-    if change is not None:
-        event_id = f"{TIER_CHANGED}:{program.program_id}:{state.member_id}:{seq}"
-        events.append(
-            OutboxEvent(
-                event_id,
-                TIER_CHANGED,
-                {
-                    "event_id": event_id,
-                    "program_id": program.program_id,
-                    "member_id": state.member_id,
-                    "old_tier": change.old,
-                    "new_tier": change.new,
-                    "reason": change.reason,
-                    "anniversary": clock.format_utc(evaluation.steps[-1].at),
-                    "growth_deducted": evaluation.deducted,
-                    "growth_after": new_state.growth,
-                    "valid_until": clock.format_utc(new_state.tier_valid_until) if new_state.tier_valid_until else None,
-                    "ledger_entry_id": seq,
-                },
-            )
-        )
+    changed = tier_changed(program.program_id, evaluation, new_state)
+    events = [OutboxEvent(changed[0], TIER_CHANGED, changed[1])] if changed else []
     return JobWrite(new_state, entry, events)

@@ -19,6 +19,8 @@ from shared import clock
 from shared.program import ProgramConfig, Tier
 from shared.rules import MemberState, TierChange
 
+TIER_CHANGED = "tier.changed"
+
 MAX_ANNIVERSARIES_PER_EVALUATION = 200
 """A member overdue by more than this many periods is caught up over several job runs."""
 
@@ -161,6 +163,33 @@ def outlook(config: ProgramConfig, state: MemberState) -> TierOutlook:
         next_tier=higher,
         next_tier_growth_needed=max(0, higher.min_growth - state.growth) if higher else None,
     )
+
+
+def tier_changed(
+    program_id: str, evaluation: TierEvaluation, state: MemberState
+) -> tuple[str, dict[str, object]] | None:
+    """The ``tier.changed`` event (id, detail) of anniversaries that changed the tier, or ``None``.
+
+    One shape whoever applied them, the tier job or an earn past an unevaluated anniversary:
+    ``state`` is the member as its ledger entry ``state.ledger_seq`` leaves it (for an earn,
+    after the event's own growth too)."""
+    change = evaluation.change
+    if change is None:
+        return None
+    event_id = f"{TIER_CHANGED}:{program_id}:{state.member_id}:{state.ledger_seq}"
+    return event_id, {
+        "event_id": event_id,
+        "program_id": program_id,
+        "member_id": state.member_id,
+        "old_tier": change.old,
+        "new_tier": change.new,
+        "reason": change.reason,
+        "anniversary": clock.format_utc(evaluation.steps[-1].at),
+        "growth_deducted": evaluation.deducted,
+        "growth_after": state.growth,
+        "valid_until": clock.format_utc(state.tier_valid_until) if state.tier_valid_until else None,
+        "ledger_entry_id": state.ledger_seq,
+    }
 
 
 def anniversary_awards(evaluation: TierEvaluation) -> tuple[dict[str, object], ...]:

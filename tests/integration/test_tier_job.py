@@ -334,6 +334,37 @@ def test_an_earn_after_an_anniversary_applies_it_first_whoever_comes_first(api: 
     assert ledger_sum(api, "late", program)[1] == 9100
 
 
+def test_a_tier_change_an_earn_applied_is_published_in_the_jobs_shape(api: Api, tmp_path: Path) -> None:
+    # Given two Silver members (2500 growth) attained on the same day
+    program = new_program(api)
+    earn(api, program, "by-earn", "a", "2500", "2026-01-15T02:00:00Z")
+    earn(api, program, "by-job", "a", "2500", "2026-01-15T02:00:00Z")
+    # When one earns after its anniversary before the job ran (2500 - 1000 -> Bronze, then +10)
+    body = earn(api, program, "by-earn", "b", "10", "2027-01-20T02:00:00Z")
+    assert (body["member"]["tier"]["code"], body["member"]["growth"]) == ("bronze", 1510)
+    # And the job then evaluates the other one and drains the outbox
+    with events_to(tmp_path / "events.jsonl") as events_file:
+        (report,) = run(api, "tier", program, "2027-01-21T00:10:00+08:00")
+        details = {e["detail"]["member_id"]: e["detail"] for e in published(events_file, program)}
+    assert report["changed"] == 1
+    # Then both changes go out with the same fields; the earn's growth_after is its entry's
+    assert details["by-earn"].keys() == details["by-job"].keys()
+    assert details["by-earn"] == {
+        "event_id": f"tier.changed:{program}:by-earn:2",
+        "program_id": program,
+        "member_id": "by-earn",
+        "old_tier": "silver",
+        "new_tier": "bronze",
+        "reason": "downgrade",
+        "anniversary": "2027-01-15T02:00:00Z",
+        "growth_deducted": 1000,
+        "growth_after": 1510,
+        "valid_until": None,  # Bronze is not evaluated yearly
+        "ledger_entry_id": 2,
+    }
+    assert details["by-job"]["growth_after"] == 1500
+
+
 def test_a_backdated_upgrade_never_starts_before_the_evaluated_anniversary(api: Api, tmp_path: Path) -> None:
     # Given a Silver member whose 2027-01-10 anniversary was evaluated (9500 - 1000 = 8500)
     program = new_program(api)

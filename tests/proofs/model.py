@@ -732,7 +732,9 @@ class Program:
                     "old_tier": change[0],
                     "new_tier": change[1],
                     "reason": change[2],
-                    "growth_after": member.growth,
+                    "anniversary": text(steps[-1].at),
+                    "growth_deducted": sum(deductions),
+                    "growth_after": member.growth,  # after the event's own growth too
                     "valid_until": text(member.tier_valid_until),
                     "ledger_entry_id": member.seq,
                 }
