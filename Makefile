@@ -42,7 +42,7 @@ node_modules/.installed: package.json package-lock.json
 ## Auth is off unless AUTH=1: then the gateway checks bearer tokens (mint them with `make token`).
 AUTH ?=
 run: deps
-	$(PY) -m local.run $(if $(filter 1 yes true on,$(AUTH)),--auth)
+	$(PY) -m local.run $(if $(filter 1 yes true on,$(AUTH)),--auth) $(if $(PORT),--port $(PORT)) $(if $(DYNAMODB_PORT),--dynamodb-port $(DYNAMODB_PORT))
 
 ## Every test: lint, types, unit, integration (DynamoDB Local), infra (CDK synth + assertions).
 test: deps lint typecheck

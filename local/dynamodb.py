@@ -33,6 +33,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_in_use(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:``port`` (binding as a server would, reuse allowed)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        return False
+
+
 def wait_for_port(port: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -45,6 +56,10 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
 
 def start(port: int, db_path: Path | None = None, quiet: bool = True) -> subprocess.Popen[bytes]:
     """Start DynamoDB Local on 127.0.0.1:``port``; in memory unless ``db_path`` is given."""
+    if port_in_use(port):
+        # Without this the new DynamoDB Local fails to bind, quietly, and whatever holds the port
+        # (an earlier `make run`'s database) answers instead.
+        raise RuntimeError(f"port {port} is in use: DynamoDB Local cannot start there")
     java = shutil.which("java")
     if java is None:
         raise SystemExit("Java 17+ is required for DynamoDB Local (java not found on PATH)")

@@ -34,6 +34,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    for port, flag, variable in (
+        (args.port, "--port", "PORT"),
+        (args.dynamodb_port, "--dynamodb-port", "DYNAMODB_PORT"),
+    ):
+        if dynamodb.port_in_use(port):
+            raise SystemExit(
+                f"port {port} is in use (another `make run`?): stop it, or choose another port with"
+                f" `make run {variable}=<port>` ({flag})"
+            )
     started = time.monotonic()
     db_path = None
     if args.persist:
