@@ -768,6 +768,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 version = member.version
                 if job == "tier":
                     expected += member.outbox
+                    OUTCOMES["tier.changed applied by an earn"] += len(member.outbox)
                     member.outbox = []
                     expected += self.program.evaluate_tier(self.program_id, member, self.now)
                 else:
@@ -953,6 +954,7 @@ def test_engine_agrees_with_the_model(api: Api, tmp_path: Path) -> None:
         "tier job changed members",
         "expiry job changed members",
         "tier.changed",
+        "tier.changed applied by an earn",
         "points.expired",
         "points.expiring",
     ):
