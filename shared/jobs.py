@@ -200,13 +200,14 @@ def _process_member(
             try:
                 store.commit_job_write(job, write.state, state.version, write.entry, write.events, program.version, now)
                 return "changed", retries
-            except StaleWrite:
+            except StaleWrite as lost:
                 if time.monotonic() >= deadline:
                     logger.warning("member still contended after retries; left for the next run")
                     return "failed", retries
                 retries += 1
                 time.sleep(0.002 * min(retries, 50))
-                state = store.load_member(program.program_id, member_id)
+                # The cancelled transaction returned the member as the other writer left it.
+                state = lost.member or store.load_member(program.program_id, member_id)
     except Exception:
         # One bad member must not stop the day: it is logged, counted, and retried next run.
         logger.exception("job failed on a member")

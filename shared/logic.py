@@ -263,8 +263,8 @@ def report_event(program_id: str, member_id: str, event: EventIn, now: datetime)
             response["anniversary_growth_deducted"] = deducted
         order = _order_record(config, event, outcome.awards) if isinstance(event, OrderCompletedEvent) else None
         # The tier job's next drain publishes it (the outbox is its own).
-        changed = tier_changed(program.program_id, evaluation, state) if evaluation else None
-        events = (store.OutboxEvent(changed[0], TIER_CHANGED, changed[1]),) if changed else ()
+        detail = tier_changed(program.program_id, evaluation, state) if evaluation else None
+        events = (store.OutboxEvent(detail["event_id"], TIER_CHANGED, detail),) if detail else ()
         return Planned(state, entry, response, order, events)
 
     body = event.model_dump(mode="json")

@@ -607,7 +607,7 @@ def _version_is(version: int) -> dict[str, Any]:
 
 def _put(item: Item, condition: dict[str, Any], return_old: bool = False) -> dict[str, Any]:
     put = {"TableName": MemberItem.Meta.table_name, "Item": item, **condition}
-    if return_old:  # a failed condition returns the item that was there (a request record's answer)
+    if return_old:  # a failed condition returns the item there: a request's answer, the member now
         put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     return put
 
@@ -745,18 +745,20 @@ def commit_job_write(
 ) -> None:
     """A job's change to one member: ledger entry, member snapshot and outbox events, one transaction.
 
-    Conditioned on the member's version: a concurrent earn or spend makes it :class:`StaleWrite`
-    and the job re-reads the member, so nothing the other writer did is lost.
+    Conditioned on the member's version: a concurrent earn or spend makes it :class:`StaleWrite`,
+    carrying the member as that writer left it, and the job plans again from it, so nothing the
+    other writer did is lost.
     """
     program_id, member_id = state.program_id, state.member_id
     puts = [_put(_entry_to_item(program_id, member_id, entry), _ABSENT)] if entry is not None else []
-    puts.append(_put(member_to_item(state, config_version, at), _version_is(expected_version)))
+    member_at = len(puts)
+    puts.append(_put(member_to_item(state, config_version, at), _version_is(expected_version), return_old=True))
     puts.extend(_put(item, _ABSENT) for item in _outbox_items(job, state, events, at))
     try:
         _transact(puts, [])
     except TransactWriteError as exc:
         if _lost_race(exc):
-            raise StaleWrite() from exc
+            raise StaleWrite(_member_now(exc.cancellation_reasons or [], 0, member_at, program_id)) from exc
         raise _translate(exc) from exc
 
 

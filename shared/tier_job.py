@@ -41,6 +41,6 @@ def plan_tier_evaluation(program: ProgramVersion, state: MemberState, now: datet
         config_version=program.version,
         description=f"tier anniversary: {', '.join(step.reason for step in evaluation.steps)}",
     )
-    changed = tier_changed(program.program_id, evaluation, new_state)
-    events = [OutboxEvent(changed[0], TIER_CHANGED, changed[1])] if changed else []
+    detail = tier_changed(program.program_id, evaluation, new_state)
+    events = [OutboxEvent(detail["event_id"], TIER_CHANGED, detail)] if detail else []
     return JobWrite(new_state, entry, events)

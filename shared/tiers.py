@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from shared import clock
 from shared.program import ProgramConfig, Tier
@@ -165,10 +166,9 @@ def outlook(config: ProgramConfig, state: MemberState) -> TierOutlook:
     )
 
 
-def tier_changed(
-    program_id: str, evaluation: TierEvaluation, state: MemberState
-) -> tuple[str, dict[str, object]] | None:
-    """The ``tier.changed`` event (id, detail) of anniversaries that changed the tier, or ``None``.
+def tier_changed(program_id: str, evaluation: TierEvaluation, state: MemberState) -> dict[str, Any] | None:
+    """The ``tier.changed`` detail (its ``event_id`` included) of anniversaries that changed
+    the tier, or ``None``.
 
     One shape whoever applied them, the tier job or an earn past an unevaluated anniversary:
     ``state`` is the member as its ledger entry ``state.ledger_seq`` leaves it (for an earn,
@@ -177,7 +177,7 @@ def tier_changed(
     if change is None:
         return None
     event_id = f"{TIER_CHANGED}:{program_id}:{state.member_id}:{state.ledger_seq}"
-    return event_id, {
+    return {
         "event_id": event_id,
         "program_id": program_id,
         "member_id": state.member_id,

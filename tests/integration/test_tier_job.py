@@ -250,11 +250,13 @@ def test_a_concurrent_earn_during_evaluation_is_not_lost(api: Api, tmp_path: Pat
     seed_many(api, program)
     earn_time = at("2027-01-15T12:00:00Z")
     raced: dict[str, tuple[int, dict[str, Any]]] = {}
+    member_reads: list[bytes] = []
     lock = threading.Lock()
 
     def earn_first(_n: int, body: bytes) -> None:
         # Just before the job sends a member's evaluation, another writer earns for that member:
-        # the job's transaction then fails its version condition and must re-read and re-plan.
+        # the job's transaction then fails its version condition and must re-plan from the
+        # member as that writer left it (the cancelled transaction returns it).
         text = body.decode()
         if "tier_evaluation" not in text:
             return
@@ -268,10 +270,15 @@ def test_a_concurrent_earn_during_evaluation_is_not_lost(api: Api, tmp_path: Pat
         with ThreadPoolExecutor(1) as other:  # another "Lambda container"
             raced[member] = other.submit(direct, logic.report_event, program, member, event, earn_time).result()
 
-    with events_to(tmp_path / "events.jsonl"), before_send("TransactWriteItems", earn_first):
+    with (
+        events_to(tmp_path / "events.jsonl"),
+        before_send("TransactWriteItems", earn_first),
+        before_send("GetItem", lambda _n, body: member_reads.append(body) if b"PROFILE" in body else None),
+    ):
         (report,) = run(api, "tier", program, JOB_TIME)
     assert len(raced) == 6 and all(status == 201 for status, _ in raced.values())
     assert report["changed"] == 12 and report["retries"] >= 6
+    assert member_reads == []  # no retry read the member again
     for member in MANY:
         body = snapshot(api, program, member)
         points, growth = ledger_sum(api, member, program)

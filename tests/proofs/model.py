@@ -355,6 +355,26 @@ class Program:
             return None
         return steps[0].before, steps[-1].after, [s.reason for s in steps if s.before != s.after][-1]
 
+    def tier_changed(self, program_id: str, member: Member, steps: list[Anniversary]) -> dict[str, Any] | None:
+        """The ``tier.changed`` detail of ``steps``, whoever applied them (the tier job, or an
+        earn: then ``growth_after`` includes the event's own growth, as its ledger entry does)."""
+        change = self.tier_change(steps)
+        if change is None:
+            return None
+        return {
+            "event_id": f"tier.changed:{program_id}:{member.member_id}:{member.seq}",
+            "program_id": program_id,
+            "member_id": member.member_id,
+            "old_tier": change[0],
+            "new_tier": change[1],
+            "reason": change[2],
+            "anniversary": text(steps[-1].at),
+            "growth_deducted": sum(step.deducted for step in steps),
+            "growth_after": member.growth,
+            "valid_until": text(member.tier_valid_until),
+            "ledger_entry_id": member.seq,
+        }
+
     # --- the daily jobs -------------------------------------------------------------------
 
     def evaluate_tier(self, program_id: str, member: Member, now: datetime) -> list[dict[str, Any]]:
@@ -378,24 +398,8 @@ class Program:
             awards=[{"rule": "anniversary", "points": 0, "growth": -step.deducted} for step in steps],
             description="tier anniversary: " + ", ".join(step.reason for step in steps),
         )
-        change = self.tier_change(steps)
-        if change is None:
-            return []
-        return [
-            {
-                "event_id": f"tier.changed:{program_id}:{member.member_id}:{member.seq}",
-                "program_id": program_id,
-                "member_id": member.member_id,
-                "old_tier": change[0],
-                "new_tier": change[1],
-                "reason": change[2],
-                "anniversary": text(steps[-1].at),
-                "growth_deducted": deducted,
-                "growth_after": member.growth,
-                "valid_until": text(member.tier_valid_until),
-                "ledger_entry_id": member.seq,
-            }
-        ]
+        detail = self.tier_changed(program_id, member, steps)
+        return [detail] if detail else []
 
     def sweep(self, program_id: str, member: Member, now: datetime) -> list[dict[str, Any]]:
         """The expiry sweep at ``now`` for one member: batches past their expiry leave the
@@ -722,23 +726,9 @@ class Program:
         }
         if deductions:
             answer["anniversary_growth_deducted"] = sum(deductions)
-        change = self.tier_change(steps)
-        if change is not None:  # published by the tier job's next run (its outbox)
-            member.outbox.append(
-                {
-                    "event_id": f"tier.changed:{program_id}:{member.member_id}:{member.seq}",
-                    "program_id": program_id,
-                    "member_id": member.member_id,
-                    "old_tier": change[0],
-                    "new_tier": change[1],
-                    "reason": change[2],
-                    "anniversary": text(steps[-1].at),
-                    "growth_deducted": sum(deductions),
-                    "growth_after": member.growth,  # after the event's own growth too
-                    "valid_until": text(member.tier_valid_until),
-                    "ledger_entry_id": member.seq,
-                }
-            )
+        detail = self.tier_changed(program_id, member, steps)
+        if detail:  # published by the tier job's next run (its outbox)
+            member.outbox.append(detail)
         return Outcome(201, answer)
 
     # --- refunds --------------------------------------------------------------------------
