@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from local.dynamodb import ROOT
+from shared.auth import SCOPE_CLAIM
 
 KEY_FILE = ROOT / ".local" / "auth" / "jwt-signing.key"
 LOCAL_ISSUER = "http://127.0.0.1/local-issuer"
@@ -62,9 +63,14 @@ def claim_text(value: Any) -> str:
     return str(value)
 
 
+def token_scopes(claims: Mapping[str, Any]) -> list[str]:
+    """The scopes API Gateway reads from a token: its ``scope`` claim, space-separated; never ``scp``."""
+    scope = claims.get(SCOPE_CLAIM)
+    return str(scope).split() if isinstance(scope, str) else []
+
+
 def authorizer_context(claims: Mapping[str, Any]) -> dict[str, Any]:
-    scope = claims.get("scope")
-    scopes = str(scope).split() if scope else None
+    scopes = token_scopes(claims) or None
     return {"jwt": {"claims": {name: claim_text(value) for name, value in claims.items()}, "scopes": scopes}}
 
 
@@ -154,7 +160,7 @@ class LocalJwtAuthorizer:
         named = set(audiences) if isinstance(audiences, list) else {audiences}
         if not named & self.audience:
             raise Refusal(401, "UNAUTHENTICATED", "the token does not have a valid audience")
-        held = set(str(claims.get("scope") or "").split())
+        held = set(token_scopes(claims))
         if scopes and not held & set(scopes):
             raise Refusal(403, "FORBIDDEN", f"this route needs a token with one of the scopes {', '.join(scopes)}")
         return authorizer_context(claims)

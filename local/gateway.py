@@ -4,6 +4,13 @@ It turns each request into an API Gateway HTTP API (payload 2.0) event, calls th
 route integrates with, and writes back its proxy response, as API Gateway does. Routes with a
 JWT authorizer go through ``auth`` first (``local.auth``: auth off, or tokens checked with the
 route's scopes from the template).
+
+Every answer carries the JSON error envelope when it is an error, whatever the request: an
+unknown path is 404 ``ROUTE_NOT_FOUND``, a known path with another method (``OPTIONS``,
+``TRACE``, ``DELETE``...) 405 ``METHOD_NOT_ALLOWED`` with an ``Allow`` header (the deployed API
+configures no CORS, so no ``OPTIONS`` is served here either), and requests the HTTP server
+itself refuses (a malformed request line, headers too long) an envelope too, never an HTML
+page. ``HEAD`` on a ``GET`` route is answered as ``GET``, without the body.
 """
 
 from __future__ import annotations
@@ -11,10 +18,13 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -66,6 +76,14 @@ def _envelope(status: int, code: str, message: str) -> tuple[int, dict[str, str]
     return status, headers, body
 
 
+def allowed_methods(routes: list[Route], path: str) -> list[str]:
+    """The methods the gateway answers on ``path`` (``HEAD`` wherever ``GET`` is); empty: no route."""
+    methods = {route.method for route in routes if route.pattern.match(path)}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 def dispatch(
     routes: list[Route],
     handlers: dict[str, Handler],
@@ -83,13 +101,11 @@ def dispatch(
     (the functions then refuse them: they never trust a request without claims).
     """
     url = urlsplit(target)
-    path_matched = False
+    # HEAD is GET without the body (the server leaves the body out; the length stays).
+    wanted = "GET" if method == "HEAD" else method
     for route in routes:
         match = route.pattern.match(url.path)
-        if not match:
-            continue
-        path_matched = True
-        if route.method != method:
+        if not match or route.method != wanted:
             continue
         now_ms = time_epoch_ms if time_epoch_ms is not None else int(time.time() * 1000)
         authorizer = None
@@ -99,7 +115,7 @@ def dispatch(
             except Refusal as refusal:
                 return (*_envelope(refusal.status, refusal.code, refusal.message), route.name)
         event = http_event(
-            method,
+            wanted,
             route.path,
             url.path,
             match.groupdict(),
@@ -113,9 +129,22 @@ def dispatch(
         payload = result.get("body") or ""
         raw = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
         return int(result["statusCode"]), dict(result.get("headers") or {}), raw, route.name
-    if path_matched:
-        return (*_envelope(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on {url.path}"), "-")
+    allowed = allowed_methods(routes, url.path)
+    if allowed:
+        status, headers, body = _envelope(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on {url.path}")
+        return status, {**headers, "Allow": ", ".join(allowed)}, body, "-"
     return (*_envelope(404, "ROUTE_NOT_FOUND", f"no route for {method} {url.path}"), "-")
+
+
+class GatewayServer(ThreadingHTTPServer):
+    """One thread per connection, and a listen backlog that holds a burst of clients.
+
+    ``socketserver`` listens with a backlog of 5: about 20 clients connecting at once had
+    connections dropped or reset before the accept loop took them.
+    """
+
+    request_queue_size = socket.SOMAXCONN
+    daemon_threads = True
 
 
 def make_server(
@@ -125,16 +154,43 @@ def make_server(
     handlers: dict[str, Handler],
     log: Callable[[str], None] | None = None,
     auth: GatewayAuth | None = None,
-) -> ThreadingHTTPServer:
+) -> GatewayServer:
     """A threaded HTTP server; handlers run one at a time (see ``local.engine.SerializedHandler``)."""
     write_log = log or (lambda line: print(line, file=sys.stderr, flush=True))
 
     class RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def __getattr__(self, name: str) -> Any:
+            # Every method reaches dispatch (404/405 in the envelope), not http.server's 501 page.
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
+
+        def parse_request(self) -> bool:
+            if not super().parse_request():
+                return False
+            if self.request_version == "HTTP/0.9":  # "GET /path" alone: served without any headers
+                self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 requests are not supported")
+                return False
+            return True
+
+        def _body_length(self) -> int | None:
+            """The declared body length; ``None`` after answering a request whose length is unusable."""
+            if self.headers.get("Transfer-Encoding", "identity").lower() != "identity":
+                self.send_error(HTTPStatus.LENGTH_REQUIRED, "send the body with a Content-Length")
+                return None
+            text = self.headers.get("Content-Length") or "0"
+            if not re.fullmatch(r"[0-9]+", text):
+                self.send_error(HTTPStatus.BAD_REQUEST, f"bad Content-Length {text!r}")
+                return None
+            return int(text)
+
         def _serve(self) -> None:
             started = time.perf_counter()
-            length = int(self.headers.get("Content-Length") or 0)
+            length = self._body_length()
+            if length is None:
+                return
             if length > MAX_READ_BYTES:
                 status, headers, body = _envelope(413, "PAYLOAD_TOO_LARGE", "request body over 10 MiB")
                 function = "-"
@@ -142,23 +198,46 @@ def make_server(
             else:
                 data = self.rfile.read(length) if length else b""
                 request_headers = {k.lower(): v for k, v in self.headers.items()}
-                status, headers, body, function = dispatch(
-                    routes, handlers, self.command, self.path, request_headers, data, auth=auth
-                )
+                try:
+                    status, headers, body, function = dispatch(
+                        routes, handlers, self.command, self.path, request_headers, data, auth=auth
+                    )
+                except Exception:  # a bug here or in a handler: still an answer, never a dropped connection
+                    traceback.print_exc(file=sys.stderr)
+                    status, headers, body = _envelope(500, "INTERNAL", "the local gateway failed; see its log")
+                    function = "-"
+            self._answer(status, headers, body)
+            elapsed = (time.perf_counter() - started) * 1000
+            write_log(f"{self.command} {self.path} -> {status} [{function}] {elapsed:.1f} ms")
+
+        def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
-            elapsed = (time.perf_counter() - started) * 1000
-            write_log(f"{self.command} {self.path} -> {status} [{function}] {elapsed:.1f} ms")
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """What http.server refuses itself (bad request line, headers too long...), in the envelope."""
+            try:
+                known: HTTPStatus | None = HTTPStatus(code)
+            except ValueError:
+                known = None
+            text = message or (known.phrase if known else "error")
+            if explain and (known is None or explain != known.description):
+                text = f"{text}: {explain}"
+            write_log(f"{getattr(self, 'requestline', '')!r} -> {code} [-] {text}")
+            # A request line http.server could not read leaves the version at HTTP/0.9, for which
+            # it writes no status line and no headers: answer those in HTTP/1.x like any other.
+            if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+                self.request_version = "HTTP/1.0"
+            self.close_connection = True
+            _status, headers, body = _envelope(code, known.name if known else "HTTP_ERROR", text)
+            self._answer(code, {**headers, "Connection": "close"}, body)
 
         def log_message(self, format: str, *args: Any) -> None:
             return  # one line per request is written by _serve
 
-    server = ThreadingHTTPServer((host, port), RequestHandler)
-    server.daemon_threads = True
-    return server
+    return GatewayServer((host, port), RequestHandler)

@@ -6,7 +6,7 @@ and the route's scopes before a function runs, and hands the function the token'
 import no crypto library; this module only decides, from those claims, whether the caller may
 act on the program and member the path names. Pure: no I/O, no clock.
 
-Callers, told apart by the scopes their token carries:
+Callers, told apart by the scopes their token carries (its ``scope`` claim, nothing else):
 
 - **members**: end users, scope ``loyalty/member``; read only their own snapshot and ledger
   and redeem only their own points (where the program allows it). The member id is a claim
@@ -60,6 +60,10 @@ ROUTE_SCOPES: Mapping[str, tuple[str, ...]] = {
 these on each route's authorizer; the functions check them again, so a route deployed without
 its scopes still refuses."""
 
+SCOPE_CLAIM = "scope"
+"""The one claim scopes are read from, here and by the local gateway: the claim API Gateway's
+scope check reads (space-separated, OAuth 2.0). Never ``scp`` or ``jwt.scopes`` as well: a scope
+API Gateway did not check must not open anything here."""
 EVERY_PROGRAM = "*"
 _SEPARATORS = re.compile(r"[\s,]+")
 
@@ -125,13 +129,23 @@ def claim_values(value: Any) -> list[str]:
     return [part for part in _SEPARATORS.split(text) if part]
 
 
-def _token_scopes(jwt: Mapping[str, Any], claims: Mapping[str, Any]) -> frozenset[str]:
-    # API Gateway lists the token's scopes in jwt.scopes (null when it has none); read the
-    # scope claim too (space-separated, OAuth 2.0; "scp" in some issuers) so either form works.
-    scopes = set(claim_values(jwt.get("scopes")))
-    for name in ("scope", "scp"):
-        scopes.update(claim_values(claims.get(name)))
-    return frozenset(scopes)
+def scope_values(value: Any) -> frozenset[str]:
+    """The scopes of a ``scope`` claim: split on whitespace only, as API Gateway and OAuth 2.0 do.
+
+    Not :func:`claim_values`: splitting on commas or stripping brackets would read scopes out of
+    a token (``"loyalty/member x,loyalty/members.read"``) that API Gateway never checked. Direct
+    invocations (tests, tools) may pass a real list.
+    """
+    if value is None:
+        return frozenset()
+    if isinstance(value, list | tuple):
+        return frozenset(str(item) for item in value if str(item))
+    return frozenset(str(value).split())
+
+
+def _token_scopes(claims: Mapping[str, Any]) -> frozenset[str]:
+    # One claim only, the one API Gateway's scope check reads (see SCOPE_CLAIM).
+    return scope_values(claims.get(SCOPE_CLAIM))
 
 
 def _allowed_programs(
@@ -166,7 +180,7 @@ def authorize(
     if not claims:
         raise Unauthenticated("a valid bearer token is required", "no_claims")
 
-    granted = _token_scopes(jwt, claims) & frozenset(required)
+    granted = _token_scopes(claims) & frozenset(required)
     if not granted:
         raise Forbidden(f"this route needs a token with one of the scopes {', '.join(required)}", "missing_scope")
     as_member = granted == {MEMBER}

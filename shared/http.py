@@ -29,6 +29,13 @@ from shared.ids import ID_PATTERN
 from shared.program import EVENT_TYPES
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects a body may have: far above any valid request (a program
+config nests 6 deep), far below the depth at which Python's parser or anything after it recurses
+out of stack (a RecursionError: a 500)."""
+MAX_INT_DIGITS = 4300
+"""Longest integer literal a body may hold (Python's own limit for ``int(str)``; points are at most
+10 digits)."""
 _UNION_TAGS = frozenset(EVENT_TYPES) | {"year_end", "rolling_days", "month_end", "never"}
 _LOCATIONS = {"body", "path", "query", "header", "cookie"}
 
@@ -85,9 +92,98 @@ def validation_response(errors: list[dict[str, Any]]) -> Response:
     return error_body(422, "VALIDATION_ERROR", f"invalid request: {fields}", details)
 
 
+_TOO_DEEP = f"arrays and objects nested deeper than {MAX_JSON_DEPTH} levels"
+
+
+class _NotJson(ValueError):
+    """A body ``json.loads`` would take (or die on) that is not a JSON document this API reads."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJson(f"{name} is not a JSON value")
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _NotJson(f"an integer literal has more than {MAX_INT_DIGITS} digits")
+    return int(text)
+
+
+def _nested_too_deep(value: Any) -> bool:
+    """True when arrays/objects nest deeper than :data:`MAX_JSON_DEPTH` (iterative: no recursion)."""
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > MAX_JSON_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _offset_of_refusal(text: str) -> int:
+    """Where ``text`` first nests too deep, holds too long an integer or a NaN/Infinity (else 0).
+
+    Run only for a refused body, to point at the problem as a parse error would.
+    """
+    depth = digits = 0
+    in_string = escaped = False
+    for index, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+            continue
+        digits = digits + 1 if "0" <= char <= "9" else 0
+        if digits > MAX_INT_DIGITS:
+            return index - digits + 1
+        if char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return index
+        elif char in "]}":
+            depth -= 1
+        elif char == '"':
+            in_string = True
+        elif char in "NI":  # outside strings only NaN, Infinity and -Infinity hold these
+            return index
+    return 0
+
+
+def parse_json_body(text: str) -> Any:
+    """``json.loads`` for request bodies: RFC 8259 JSON within the limits above, or a
+    :class:`json.JSONDecodeError` (which the resolver's validation turns into a 422 naming ``body``).
+
+    ``json.loads`` alone raises other errors on input under 64 KiB that reached the handlers as
+    500s: a ``ValueError`` for an integer literal over Python's digit limit and a
+    ``RecursionError`` for arrays nested a few thousand deep. It also takes ``NaN`` and
+    ``Infinity``, which are not JSON.
+    """
+    try:
+        value = json.loads(text, parse_int=_parse_int, parse_constant=_refuse_constant)
+    except json.JSONDecodeError:
+        raise
+    except _NotJson as refused:
+        raise json.JSONDecodeError(str(refused), text, _offset_of_refusal(text)) from None
+    except RecursionError:
+        raise json.JSONDecodeError(_TOO_DEEP, text, _offset_of_refusal(text)) from None
+    except ValueError:  # a number Python refuses to convert (an interpreter limit below ours)
+        raise json.JSONDecodeError("a number literal too long to read", text, _offset_of_refusal(text)) from None
+    if _nested_too_deep(value):
+        raise json.JSONDecodeError(_TOO_DEEP, text, _offset_of_refusal(text))
+    return value
+
+
 def make_resolver() -> APIGatewayHttpResolver:
-    """An HTTP API (payload v2) resolver with validation on and our error envelope."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+    """An HTTP API (payload v2) resolver with validation on and our error envelope.
+
+    Bodies are parsed by :func:`parse_json_body`, so no body is a 500: malformed or over-deep
+    JSON is a 422 ``VALIDATION_ERROR`` naming the field ``body``.
+    """
+    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_body)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
