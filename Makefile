@@ -77,14 +77,20 @@ synth: deps
 openapi: deps
 	$(PY) -m local.openapi --write
 
+## The tools below work on the DynamoDB Local of a running `make run`: give them the same
+## DYNAMODB_PORT (PORT is the gateway's alone; they call the functions directly). Without it they
+## use a `make run` on 8000, else a throwaway database; a DYNAMODB_PORT nothing listens on is refused.
+DYNAMODB_PORT_ARG = $(if $(DYNAMODB_PORT),--dynamodb-port $(DYNAMODB_PORT))
+
 ## Invoke one function locally with a sample event: make invoke FN=earn EVENT=events/earn_order_completed.json
 invoke: deps
-	$(PY) -m local.invoke $(FN) $(EVENT)
+	$(PY) -m local.invoke $(FN) $(EVENT) $(DYNAMODB_PORT_ARG)
 
-## Run a scheduled job as EventBridge Scheduler would at TIME: make job JOB=tier TIME=2027-03-05T00:10:00+08:00
+## Run a scheduled job as the hourly schedule would at TIME: every program whose local time is then
+## in the job's hour: make job JOB=tier TIME=2027-03-05T00:10:00+08:00 [PROGRAM=<id>: that one only]
 JOB ?= tier
 job: deps
-	$(PY) -m local.job $(JOB) --time $(TIME) --program $(or $(PROGRAM),default)
+	$(PY) -m local.job $(JOB) $(if $(TIME),--time $(TIME)) $(if $(PROGRAM),--program $(PROGRAM)) $(DYNAMODB_PORT_ARG)
 
 ## A test token for `make run AUTH=1`: make -s token MEMBER=alice | make -s token KIND=backend|admin
 ## (PROGRAM=, SCOPE= and EXPIRED=1 too; more options: .venv/bin/python -m local.token --help)

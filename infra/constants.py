@@ -35,7 +35,6 @@ JOB_TIMEOUT_SECONDS = 900  # Lambda's limit; a run stops JOB_STOP_MARGIN_MS befo
 JOB_STOP_MARGIN_MS = 60_000
 EVENT_BUS_ID = "EventBus"
 JOBS_ID = "Jobs"
-PROGRAMS_DIR = REPO_ROOT / "config" / "programs"
 
 
 @dataclass(frozen=True)
@@ -85,21 +84,30 @@ API_FUNCTIONS: tuple[FunctionSpec, ...] = (
 )
 
 
-# A due-date job reads the program, its state and members (Get/BatchGet), queries its outbox,
-# and writes ledger + member + outbox in transactions (Put). Deleting published outbox events
-# (BatchWriteItem) is granted separately, on outbox partition keys only (infra/jobs.py).
+# A due-date job reads the program, its state and members (Get/BatchGet) and writes ledger +
+# member + outbox in transactions (Put). Queries (its outbox, the program registry) and deleting
+# published outbox events (BatchWriteItem) are granted separately, on those partition keys only
+# (infra/jobs.py).
 _JOB_TABLE_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
     "dynamodb:PutItem",
-    "dynamodb:Query",
 )
 OUTBOX_KEYS = "PROGRAM#*#OUTBOX#*"
+PROGRAM_REGISTRY_KEY = "PROGRAMS"
+"""The program registry's partition (``shared.models.program_registry_pk``): every program and
+its time zone, written with each config version; the jobs' hourly dispatch queries it."""
+JOB_QUERY_KEYS = (OUTBOX_KEYS, PROGRAM_REGISTRY_KEY)
 
 
 @dataclass(frozen=True)
 class JobSpec:
-    """A scheduled job: its function and when it runs (local time of each program's zone)."""
+    """A scheduled job: its function and when it runs.
+
+    One schedule per job fires every hour at ``minute`` past the UTC hour; each firing runs the
+    job of every program whose local time is then in ``hour`` (of its own time zone). For zones
+    a whole number of hours from UTC that is ``hour:minute`` local time.
+    """
 
     function: FunctionSpec
     job: str

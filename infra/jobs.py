@@ -1,14 +1,15 @@
-"""Scheduled jobs: the event bus they publish on, their functions, and one schedule per program.
+"""Scheduled jobs: the event bus they publish on, their functions, and one hourly schedule per job.
 
-Each program in ``config/programs/`` gets an EventBridge Scheduler schedule per job, in the
-program's own time zone (Scheduler supports IANA zones; classic EventBridge rules are UTC only).
+Each job has one EventBridge Scheduler schedule, hourly in UTC at the job's minute, naming no
+program. The job function then dispatches (``shared.job_handler.dispatch``): it lists the
+program registry (every program, shipped or created with ``PUT /v1/programs/{id}``, with its time
+zone) and starts, asynchronously, the run of each program whose local time is in the job's hour.
+So every program gets its jobs in its own time zone without a schedule, or a deploy, per program.
 The target input carries the scheduled time, which is the job's "now":
 
     {"source": "loyalty.scheduler", "detail-type": "Scheduled Event",
-     "time": "<aws.scheduler.scheduled-time>", "detail": {"job": ..., "program_id": ...}}
+     "time": "<aws.scheduler.scheduled-time>", "detail": {"job": ..., "local_hour": ...}}
 """
-
-import json
 
 from aws_cdk import ArnFormat, CfnElement, Stack, TimeZone
 from aws_cdk import aws_dynamodb as dynamodb
@@ -25,14 +26,6 @@ from infra.constants import JobSpec, StageSettings
 from infra.nag import acknowledge
 
 SCHEDULE_SOURCE = "loyalty.scheduler"
-
-
-def program_time_zones() -> dict[str, str]:
-    """Program id -> IANA time zone, for every program config shipped in ``config/programs``."""
-    return {
-        path.stem: json.loads(path.read_text(encoding="utf-8"))["time_zone"]
-        for path in sorted(constants.PROGRAMS_DIR.glob("*.json"))
-    }
 
 
 def job_function_name(stage: str, spec: JobSpec) -> str:
@@ -56,7 +49,6 @@ class Jobs(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.functions: dict[str, lambda_.Function] = {}
-        zones = program_time_zones()
         for spec in constants.JOBS:
             name = job_function_name(stage, spec)
             self_arn = stack.format_arn(
@@ -78,6 +70,19 @@ class Jobs(Construct):
                     "Publish": iam.PolicyDocument(
                         statements=[iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus.event_bus_arn])]
                     ),
+                    # Queries on the table: its own outbox (to drain it) and the program registry
+                    # (to dispatch); members are found through the due-date index, granted apart.
+                    "Query": iam.PolicyDocument(
+                        statements=[
+                            iam.PolicyStatement(
+                                actions=["dynamodb:Query"],
+                                resources=[table.table_arn],
+                                conditions={
+                                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(constants.JOB_QUERY_KEYS)}
+                                },
+                            )
+                        ]
+                    ),
                     # Published events leave the outbox: deletes (BatchWriteItem) on outbox keys only.
                     "Outbox": iam.PolicyDocument(
                         statements=[
@@ -90,21 +95,21 @@ class Jobs(Construct):
                             )
                         ]
                     ),
+                    # Its own continuations, and a dispatch's start of each program's run.
                     "Continue": iam.PolicyDocument(
                         statements=[iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self_arn])]
                     ),
                 },
             ).function
             self.functions[spec.function.name] = function
-            # One role for the job's schedules; the target grants it invoke on this function only.
+            # The role of the job's schedule; the target grants it invoke on this function only.
             role = iam.Role(
                 self,
                 f"{spec.function.construct_id}SchedulerRole",
                 assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
                 description=f"EventBridge Scheduler: invoke {name}",
             )
-            for program_id, time_zone in zones.items():
-                self._schedule(spec, function, role, program_id, time_zone)
+            self._schedule(spec, function, role)
             acknowledge(
                 role,
                 f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(_cfn(function))}.Arn>:*]",
@@ -112,16 +117,15 @@ class Jobs(Construct):
                 "the resource is this one job function, never another",
             )
 
-    def _schedule(
-        self, spec: JobSpec, function: lambda_.IFunction, role: iam.IRole, program_id: str, time_zone: str
-    ) -> None:
+    def _schedule(self, spec: JobSpec, function: lambda_.IFunction, role: iam.IRole) -> None:
         scheduler.Schedule(
             self,
-            f"{spec.function.construct_id}-{program_id}",
-            description=f"{spec.description} ({program_id}, daily {spec.hour:02d}:{spec.minute:02d} {time_zone})",
-            schedule=scheduler.ScheduleExpression.cron(
-                minute=str(spec.minute), hour=str(spec.hour), time_zone=TimeZone.of(time_zone)
+            f"{spec.function.construct_id}Schedule",
+            description=(
+                f"{spec.description} (hourly at :{spec.minute:02d} UTC: every program whose local time"
+                f" is then {spec.hour:02d}:xx)"
             ),
+            schedule=scheduler.ScheduleExpression.cron(minute=str(spec.minute), hour="*", time_zone=TimeZone.ETC_UTC),
             target=targets.LambdaInvoke(
                 function,
                 input=scheduler.ScheduleTargetInput.from_object(
@@ -129,7 +133,7 @@ class Jobs(Construct):
                         "source": SCHEDULE_SOURCE,
                         "detail-type": "Scheduled Event",
                         "time": scheduler.ContextAttribute.scheduled_time,
-                        "detail": {"job": spec.job, "program_id": program_id},
+                        "detail": {"job": spec.job, "local_hour": spec.hour},
                     }
                 ),
                 retry_attempts=3,

@@ -55,10 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         from local.auth import AuthOff, GatewayAuth, LocalJwtAuthorizer
         from local.engine import prepare
         from local.gateway import compile_routes, make_server
+        from local.job import DEFAULT_DYNAMODB_PORT, register_shipped_programs
 
         print(f"synthesizing the CDK app (stage {args.stage}) for tables and routes ...", flush=True)
         manifest = synth_manifest(args.stage)
         handlers = prepare(manifest, f"http://127.0.0.1:{args.dynamodb_port}")
+        register_shipped_programs()  # a --persist database from before the program registry
         routes = compile_routes(manifest)
         auth: GatewayAuth = LocalJwtAuthorizer.from_manifest(manifest) if args.auth else AuthOff(manifest)
         server = make_server("127.0.0.1", args.port, routes, handlers, auth=auth)
@@ -68,11 +70,13 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  {route.method:5} http://127.0.0.1:{args.port}{route.path}  -> {route.name}  [{scopes}]", flush=True
             )
+        port = f" DYNAMODB_PORT={args.dynamodb_port}" if args.dynamodb_port != DEFAULT_DYNAMODB_PORT else ""
         for schedule in manifest["schedules"]:
             detail = schedule["input"]["detail"]
             print(
-                f"  job {detail['job']} ({detail['program_id']}): {schedule['expression']} {schedule['time_zone']}"
-                f" -> `make job JOB={detail['job']} TIME=<RFC 3339>`; events go to .local/events.jsonl",
+                f"  job {detail['job']}: {schedule['expression']} {schedule['time_zone']}, every program at"
+                f" {detail['local_hour']:02d}:xx its local time -> `make job JOB={detail['job']} TIME=<RFC 3339>"
+                f" [PROGRAM=<id>]{port}`; events go to .local/events.jsonl",
                 flush=True,
             )
         if args.auth:

@@ -30,9 +30,9 @@ TABLE_ACTIONS = {
     "redeem": WRITE,
     "member_reads": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"},
     "program_admin": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"},
-    # reads members and outbox, writes ledger + member + outbox, deletes published outbox events
-    "tier_job": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:Query"},
-    "expiry_job": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:Query"},
+    # reads members, writes ledger + member + outbox; queries and deletes only where JOB_CONDITIONAL says
+    "tier_job": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"},
+    "expiry_job": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"},
     "health": set(),
 }
 INDEX_ACTIONS = {"tier_job": {("tier_due", "dynamodb:Query")}, "expiry_job": {("expiry_due", "dynamodb:Query")}}
@@ -43,6 +43,13 @@ OUTBOX_DELETE = {
     "Effect": "Allow",
 }
 """Jobs delete published outbox events, and may batch-write nothing else."""
+JOB_QUERY = {
+    "Action": "dynamodb:Query",
+    "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["PROGRAM#*#OUTBOX#*", "PROGRAMS"]}},
+    "Effect": "Allow",
+}
+"""Jobs query their outboxes (to drain them) and the program registry (to dispatch), nothing else."""
+JOB_CONDITIONAL = (OUTBOX_DELETE, JOB_QUERY)
 JOBS = {"tier_job", "expiry_job"}
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
@@ -161,8 +168,8 @@ def test_table_actions_exactly_as_listed_on_the_table_arn_only(dev: Synth, name:
     dynamodb = [s for s in _statements(dev, role_id) if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))]
     on_table = [s for s in dynamodb if _as_list(s["Resource"]) == [_table_arn(dev)] and "Condition" not in s]
     conditional = [s for s in dynamodb if "Condition" in s]
-    expected_conditional = [{**OUTBOX_DELETE, "Resource": _table_arn(dev)}] if name in JOBS else []
-    assert conditional == expected_conditional
+    expected_conditional = [{**s, "Resource": _table_arn(dev)} for s in JOB_CONDITIONAL] if name in JOBS else []
+    assert sorted(conditional, key=json.dumps) == sorted(expected_conditional, key=json.dumps)
     assert {a for s in on_table for a in _as_list(s["Action"])} == TABLE_ACTIONS[name]
     on_indexes = {
         (_index_name(dev, r), a)
@@ -196,7 +203,7 @@ def test_role_grants_nothing_else(dev: Synth, name: str) -> None:
         elif actions <= {"logs:CreateLogStream", "logs:PutLogEvents"}:
             assert resources == [log_group_arn]
         elif name in JOBS and statement.get("Condition"):
-            assert statement == {**OUTBOX_DELETE, "Resource": _table_arn(dev)}
+            assert statement in [{**s, "Resource": _table_arn(dev)} for s in JOB_CONDITIONAL]
         elif name in JOBS and actions == {"events:PutEvents"}:
             (bus_id,) = dev.of_type("AWS::Events::EventBus")
             assert resources == [{"Fn::GetAtt": [bus_id, "Arn"]}]

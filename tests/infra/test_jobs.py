@@ -38,13 +38,15 @@ def test_one_bus_per_stage(synth: Any, stage: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "job", "cron"), [("tier_job", "tier", "cron(10 0 * * ? *)"), ("expiry_job", "expiry", "cron(5 0 * * ? *)")]
+    ("name", "job", "cron"), [("tier_job", "tier", "cron(10 * * * ? *)"), ("expiry_job", "expiry", "cron(5 * * * ? *)")]
 )
-def test_each_job_runs_daily_in_the_programs_time_zone(dev: Synth, name: str, job: str, cron: str) -> None:
+def test_each_job_has_one_hourly_utc_schedule_for_every_program(dev: Synth, name: str, job: str, cron: str) -> None:
+    # One schedule per job, naming no program: the function dispatches to every program of the
+    # registry whose local time is then in the job's hour (00:xx), shipped or created at run time.
     function_id, fn = _job_function(dev, name)
     props = _schedule(dev, function_id)["Properties"]
     assert props["ScheduleExpression"] == cron
-    assert props["ScheduleExpressionTimezone"] == "Asia/Shanghai"  # config/programs/default.json
+    assert props["ScheduleExpressionTimezone"] == "Etc/UTC"
     assert props["FlexibleTimeWindow"] == {"Mode": "OFF"}
     assert props["State"] == "ENABLED"
     target = props["Target"]
@@ -53,11 +55,22 @@ def test_each_job_runs_daily_in_the_programs_time_zone(dev: Synth, name: str, jo
         "source": "loyalty.scheduler",
         "detail-type": "Scheduled Event",
         "time": "<aws.scheduler.scheduled-time>",
-        "detail": {"job": job, "program_id": "default"},
+        "detail": {"job": job, "local_hour": 0},
     }
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 3
     assert fn["Timeout"] == 900
     assert fn["FunctionName"] == f"loyalty-dev-{name.replace('_', '-')}"
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_schedules_do_not_grow_with_programs(synth: Any, stage: str) -> None:
+    # No schedule per program (config/programs or PUT): adding a program needs no deploy.
+    schedules = synth(stage).of_type("AWS::Scheduler::Schedule").values()
+    assert sorted(json.loads(s["Properties"]["Target"]["Input"])["detail"]["job"] for s in schedules) == [
+        "expiry",
+        "tier",
+    ]
+    assert not any("program_id" in json.loads(s["Properties"]["Target"]["Input"])["detail"] for s in schedules)
 
 
 @pytest.mark.parametrize("name", ["tier_job", "expiry_job"])
@@ -97,3 +110,31 @@ def test_job_publishes_only_to_its_bus_and_invokes_only_itself(dev: Synth, name:
         if isinstance(s["Resource"], dict) and "Fn::Join" in s["Resource"]
     ]
     assert [r["Fn::Join"][1][1] for r in index_resources] == [f"/index/{index}"]
+
+
+@pytest.mark.parametrize("name", ["tier_job", "expiry_job"])
+def test_job_queries_only_its_outboxes_and_the_program_registry(dev: Synth, name: str) -> None:
+    from shared.models import program_registry_pk
+
+    _function_id, fn = _job_function(dev, name)
+    role = dev.resources[fn["Role"]["Fn::GetAtt"][0]]["Properties"]
+    (table_id,) = dev.of_type("AWS::DynamoDB::Table")
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    queries = [
+        s for s in statements if "dynamodb:Query" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
+    on_table = [s for s in queries if s["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}]
+    # Query on the table only where the partition key is an outbox or the registry; the due-date
+    # index (its own ARN) is how members are found.
+    assert on_table == [
+        {
+            "Action": "dynamodb:Query",
+            "Condition": {
+                "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["PROGRAM#*#OUTBOX#*", program_registry_pk()]}
+            },
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [table_id, "Arn"]},
+        }
+    ]
+    assert program_registry_pk() == "PROGRAMS"
+    assert len(queries) == 2  # and the due-date index (test_job_publishes_only_to_its_bus_and_invokes_only_itself)

@@ -119,7 +119,7 @@ def test_buses_and_schedules_match_the_template(manifest: dict[str, Any], dev: S
     for schedule in manifest["schedules"]:
         props = schedules[schedule["logical_id"]]["Properties"]
         assert schedule["expression"] == props["ScheduleExpression"]
-        assert schedule["time_zone"] == props["ScheduleExpressionTimezone"] == "Asia/Shanghai"
+        assert schedule["time_zone"] == props["ScheduleExpressionTimezone"] == "Etc/UTC"  # hourly, every program
         assert schedule["input"] == json.loads(props["Target"]["Input"])
         job = manifest["functions"][schedule["function"]]
         assert job["name"] == f"{schedule['input']['detail']['job']}_job"

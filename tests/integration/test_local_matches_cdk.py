@@ -55,7 +55,11 @@ def test_job_samples_are_their_schedules_input_and_run(api: Api) -> None:
         assert schedule["input"]["time"] == SCHEDULED_TIME
         assert {**sample, "time": SCHEDULED_TIME} == schedule["input"]
         reports = run_job(api.handlers[schedule["function"]], sample, lambda: LambdaContext("job", timeout_s=900))
-        assert [r["status"] for r in reports] == ["done"]
+        # the schedule's event dispatches: then each program in its hour at that time runs (default, at least)
+        dispatch, *runs = reports
+        assert (dispatch["dispatch"], dispatch["status"]) == (True, "done")
+        assert "default" in [r["program_id"] for r in runs]
+        assert {r["status"] for r in runs} == {"done"}
 
 
 def test_sample_events_run_through_their_functions(api: Api) -> None:
