@@ -2,6 +2,15 @@
 
 Nothing here does I/O. ``ProgramConfig.model_validate`` is the one gate every config passes
 (the default program file, ``PUT /v1/programs/{id}``), so a bad rule never reaches the table.
+
+Every number is bounded so that no accepted config can make a number DynamoDB cannot hold (38
+significant digits) over a member's lifetime: with an order amount below 10^12 (``MoneyText``),
+at most ``MAX_RATE`` points or growth per unit, ``MAX_FACTOR`` for a multiplier or coefficient
+and ``MAX_AWARD`` for a fixed award, one event gives less than 10^18, and a member's at most
+10^12 ledger entries less than 10^30 (``tests/unit/test_input_hardening.py`` computes it).
+
+Every free text (names, attribute names and values, benefit parameters; in requests too) is
+``Text``: no control characters and no lone surrogates (they cannot be stored as UTF-8).
 """
 
 from __future__ import annotations
@@ -22,9 +31,79 @@ EVENT_TYPES: tuple[str, ...] = (*get_args(EventType), "order_refunded")
 
 _NOT_IANA_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-NonNegativeDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=18, decimal_places=6)]
-PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False, max_digits=18, decimal_places=6)]
-Count = Annotated[int, Field(ge=0, le=10_000_000)]
+
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+"""One line of text: no control character (Unicode Cc: U+0000-U+001F, U+007F-U+009F)."""
+MULTILINE_TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+"""Like ``TEXT_PATTERN``, with tab, line feed and carriage return allowed (notes: description, reason)."""
+Text = Annotated[
+    str,
+    # A pattern makes pydantic read the string as UTF-8 text: a lone surrogate (JSON "\ud800"),
+    # which no UTF-8 store can hold, is refused as "unable to parse raw data as a unicode string".
+    StringConstraints(pattern=TEXT_PATTERN),
+    Field(description="Text: no control characters, no lone surrogates"),
+]
+"""Every free-text field of a request or a config; give it lengths with another ``StringConstraints``."""
+MultilineText = Annotated[
+    str,
+    StringConstraints(pattern=MULTILINE_TEXT_PATTERN),
+    Field(description="Text: tab and line breaks allowed; no other control characters, no lone surrogates"),
+]
+"""Free-text notes (a redemption's description, a reversal's reason): ``Text`` that may span lines."""
+AttributeName = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
+"""A member attribute's name (``member_attributes`` of events; ``growth_coefficients[].attribute``)."""
+MAX_MEMBER_ATTRIBUTES = 50
+"""Names a member's attributes hold at most (names 1-64, values at most 256 characters): 50 x
+320 characters x 4 UTF-8 bytes is 64 KB, well inside DynamoDB's 400 KB item. An event that would
+leave a member with more names than this (and than it had) is refused (422 ``member_attributes``,
+``shared.rules.apply_event``); a ``null`` value removes a name."""
+
+MAX_RATE = 1000
+"""Points or growth an order earns per currency unit at most (``points_per_unit``, ``growth_per_unit``)."""
+MAX_FACTOR = 100
+"""A tier's ``points_multiplier`` or a ``growth_coefficients[].coefficient`` at most."""
+MAX_AWARD = 10_000_000
+"""A fixed award (login, review, monthly bonus points or growth), a tier threshold or deduction at most."""
+MAX_PRICE = 10**12
+"""Prices are below it, as order amounts are (``MoneyText``: 12 integer digits)."""
+Rate = Annotated[
+    Decimal,
+    Field(
+        ge=0,
+        le=MAX_RATE,
+        allow_inf_nan=False,
+        max_digits=10,
+        decimal_places=6,
+        description=f"A decimal string from 0 to {MAX_RATE}, at most 6 decimal places",
+    ),
+]
+Factor = Annotated[
+    Decimal,
+    Field(
+        gt=0,
+        le=MAX_FACTOR,
+        allow_inf_nan=False,
+        max_digits=9,
+        decimal_places=6,
+        description=f"A decimal string above 0, at most {MAX_FACTOR}, at most 6 decimal places",
+    ),
+]
+Price = Annotated[
+    Decimal,
+    Field(
+        ge=0,
+        lt=MAX_PRICE,
+        allow_inf_nan=False,
+        max_digits=18,
+        decimal_places=6,
+        description="A decimal string from 0 to below 10^12, at most 6 decimal places",
+    ),
+]
+Count = Annotated[int, Field(ge=0, le=MAX_AWARD, description=f"An integer from 0 to {MAX_AWARD}")]
+MAX_REDEMPTION_POINTS = 1_000_000_000
+"""Points one redemption or reversal moves at most (``shared.api.MAX_POINTS``)."""
+MAX_BENEFIT_INTEGER = 2**53 - 1
+"""Benefit parameters are for the platform's clients: integers stay exact in JavaScript."""
 
 
 class _Strict(BaseModel):
@@ -32,7 +111,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-BenefitParam = Annotated[str, StringConstraints(max_length=256)] | int | bool
+BenefitParam = (
+    Annotated[Text, StringConstraints(max_length=256)]
+    | Annotated[int, Field(ge=-MAX_BENEFIT_INTEGER, le=MAX_BENEFIT_INTEGER)]
+    | bool
+)
 
 
 class Benefit(_Strict):
@@ -40,15 +123,15 @@ class Benefit(_Strict):
     (e.g. ``free_shipping_coupons`` with ``{"per_month": 4}``)."""
 
     code: Code
-    name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    name: Annotated[Text, StringConstraints(min_length=1, max_length=128)]
     params: Annotated[dict[Code, BenefitParam], Field(max_length=20)] = {}
 
 
 class Tier(_Strict):
     code: Code
-    name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    name: Annotated[Text, StringConstraints(min_length=1, max_length=64)]
     min_growth: Count
-    points_multiplier: PositiveDecimal = Decimal(1)
+    points_multiplier: Factor = Decimal(1)
     validity_months: Annotated[int, Field(ge=1, le=120)] | None = None
     """Months a tier stays valid from attainment; ``None`` = no anniversary (entry tiers)."""
     anniversary_deduction: Count = 0
@@ -59,9 +142,9 @@ class Tier(_Strict):
 class GrowthCoefficient(_Strict):
     """Growth acceleration for members with ``attributes[attribute] == equals``."""
 
-    attribute: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    equals: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    coefficient: PositiveDecimal
+    attribute: AttributeName
+    equals: Annotated[Text, StringConstraints(min_length=1, max_length=128)]
+    coefficient: Factor
 
 
 class OrderRule(_Strict):
@@ -69,8 +152,8 @@ class OrderRule(_Strict):
     growth = floor(amount x growth_per_unit x coefficient)."""
 
     event_type: Literal["order_completed"]
-    points_per_unit: NonNegativeDecimal = Decimal(1)
-    growth_per_unit: NonNegativeDecimal = Decimal(1)
+    points_per_unit: Rate = Decimal(1)
+    growth_per_unit: Rate = Decimal(1)
     growth_coefficients: list[GrowthCoefficient] = []
     pending_days: Annotated[int, Field(ge=0, le=365)] = 0
     """Days an order's points stay pending (the return window) before they can be spent."""
@@ -91,7 +174,7 @@ class ReviewRule(_Strict):
     event_type: Literal["review_approved"]
     points: Count = 0
     growth: Count = 20
-    min_item_price: NonNegativeDecimal = Decimal(20)
+    min_item_price: Price = Decimal(20)
 
 
 class PhotoReviewRule(_Strict):
@@ -100,7 +183,7 @@ class PhotoReviewRule(_Strict):
     event_type: Literal["photo_review_approved"]
     points: Count = 0
     growth: Count = 20
-    min_item_price: NonNegativeDecimal = Decimal(20)
+    min_item_price: Price = Decimal(20)
     max_rank: Annotated[int, Field(ge=1, le=1_000_000)] = 10
 
 
@@ -185,8 +268,8 @@ ExpiryPolicy = Annotated[
 class ProgramConfig(_Strict):
     """One loyalty program's rules. Every number of the default program lives here, not in code."""
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    time_zone: str
+    name: Annotated[Text, StringConstraints(min_length=1, max_length=128)]
+    time_zone: Annotated[Text, StringConstraints(max_length=64)]
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
     points_per_currency_unit: Annotated[int, Field(ge=1, le=1_000_000)] = 100
     """How many points are worth one unit of currency when used as cash (100 = 1 CNY)."""
@@ -198,7 +281,7 @@ class ProgramConfig(_Strict):
     expiry: ExpiryPolicy
     expiry_reminders: ExpiryReminders = ExpiryReminders()
     refunds: RefundPolicy = RefundPolicy()
-    max_points_per_redemption: Annotated[int, Field(ge=1)] = 10_000_000
+    max_points_per_redemption: Annotated[int, Field(ge=1, le=MAX_REDEMPTION_POINTS)] = 10_000_000
     member_redemptions: bool = False
     """Whether members may redeem their own points with a member token (back-end systems always may)."""
 
