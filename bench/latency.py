@@ -107,11 +107,11 @@ class Bare:
             return pk, sk
         if "#REQUEST#" in pk:
             return f"BENCH#{self.run}#REQUEST#{n}", sk
+        if "#ORDER#" in pk:
+            return f"BENCH#{self.run}#ORDER#{n}", sk
         member = f"BENCH#{self.run}#MEMBER"
         if sk.startswith("LEDGER#"):
             return member, f"LEDGER#{n + 1:012d}"
-        if sk.startswith("ORDER#"):
-            return member, f"ORDER#{n}"
         return member, sk
 
     def write(self, captured: dict[str, Any], read: dict[str, Any] | None, program: str) -> float:

@@ -1,11 +1,14 @@
 """Request models of the HTTP API: what a client may send, validated before any logic runs.
 
 Amounts are decimal *strings* (a JSON number is refused: floats lose cents); points are
-integers (``10.0`` and ``"10"`` are refused). Ids are 1-128 characters without ``#``.
+integers (``10.0`` and ``"10"`` are refused). Ids are 1-128 characters without ``#``. Times
+are RFC 3339 date-times with an offset (``2026-11-22T08:00:00Z``; no Unix numbers). Free text
+is ``shared.program.Text``: no control characters, no lone surrogates.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -22,9 +25,16 @@ from pydantic import (
 )
 
 from shared.ids import ID_PATTERN
+from shared.program import (
+    MAX_MEMBER_ATTRIBUTES,
+    MAX_REDEMPTION_POINTS,
+    AttributeName,
+    MultilineText,
+    Text,
+)
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=ID_PATTERN)]
-MAX_POINTS = 1_000_000_000
+MAX_POINTS = MAX_REDEMPTION_POINTS
 
 
 def _must_be_text(value: Any) -> Any:
@@ -35,8 +45,8 @@ def _must_be_text(value: Any) -> Any:
 
 MoneyText = Annotated[
     str,
-    BeforeValidator(_must_be_text),
     StringConstraints(pattern=r"^[0-9]{1,12}(\.[0-9]{1,4})?$"),
+    BeforeValidator(_must_be_text),
     Field(description='A non-negative decimal amount as a string, e.g. "199.90"'),
 ]
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -54,11 +64,29 @@ def _not_before_1970(value: datetime) -> datetime:
     return value
 
 
+# RFC 3339 section 5.6 (T and Z in either case), fractions up to nanoseconds (kept to the
+# microsecond). The offset is optional here only so that a missing one is reported by
+# AwareDatetime as ``timezone_aware``; everything else (Unix times such as "20261122" or "0",
+# which pydantic would read as seconds since 1970, dates alone, "+0800") is refused here.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
+
+
+def _rfc3339_text(value: Any) -> Any:
+    if not _RFC3339.fullmatch(_must_be_text(value)):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-22T08:00:00Z")
+    return value
+
+
 Timestamp = Annotated[
     AwareDatetime,
-    BeforeValidator(_must_be_text),
+    BeforeValidator(_rfc3339_text),
     AfterValidator(_not_before_1970),
-    Field(description="RFC 3339 with an offset, e.g. 2026-11-22T08:00:00Z; not before 1970"),
+    Field(
+        description="RFC 3339 with an offset, e.g. 2026-11-22T08:00:00Z or 2026-11-22T08:00:00.123+08:00; "
+        "not before 1970"
+    ),
 ]
 
 
@@ -87,7 +115,7 @@ class OrderRefundedAttributes(_Attributes):
 
 
 class LoginAttributes(_Attributes):
-    channel: Annotated[str, StringConstraints(max_length=64)] | None = None
+    channel: Annotated[Text, StringConstraints(max_length=64)] | None = None
 
 
 class ReviewAttributes(_Attributes):
@@ -97,27 +125,36 @@ class ReviewAttributes(_Attributes):
 
 
 class PhotoReviewAttributes(ReviewAttributes):
-    rank: Annotated[StrictInt, Field(ge=1, description="1 for the item's first photo review")]
+    rank: Annotated[StrictInt, Field(ge=1, le=MAX_POINTS, description="1 for the item's first photo review")]
+
+
+MAX_ATTRIBUTES_PER_EVENT = 20
 
 
 def _short_map(value: dict[str, str]) -> dict[str, str]:
-    if len(value) > 20:
-        raise ValueError("at most 20 member attributes")
-    for key, text in value.items():
-        if not 1 <= len(key) <= 64 or len(text) > 256:
-            raise ValueError("attribute names are 1-64 characters, values at most 256")
+    if len(value) > MAX_ATTRIBUTES_PER_EVENT:
+        raise ValueError(f"at most {MAX_ATTRIBUTES_PER_EVENT} member attributes per event")
     return value
 
 
-MemberAttributes = Annotated[dict[str, Annotated[str, BeforeValidator(_must_be_text)]], AfterValidator(_short_map)]
+AttributeValue = Annotated[Text, StringConstraints(max_length=256), BeforeValidator(_must_be_text)]
+AttributeChange = AttributeValue | None
+"""A member attribute's new value; ``None`` removes the name."""
+MemberAttributes = Annotated[
+    dict[AttributeName, AttributeChange],
+    AfterValidator(_short_map),
+    Field(
+        description=f"Facts about the member (e.g. account_type=kol) kept on the member; null removes one. "
+        f"Names 1-64 characters, values at most 256, at most {MAX_ATTRIBUTES_PER_EVENT} per event and "
+        f"{MAX_MEMBER_ATTRIBUTES} kept per member (a new name past it: 422)"
+    ),
+]
 
 
 class _EventBase(_Body):
     event_id: Id
     occurred_at: Timestamp
-    member_attributes: MemberAttributes = Field(
-        default_factory=dict, description="Facts about the member (e.g. account_type=kol) kept on the member"
-    )
+    member_attributes: MemberAttributes = Field(default_factory=dict)
 
 
 class OrderCompletedEvent(_EventBase):
@@ -155,14 +192,23 @@ class RedemptionIn(_Body):
     redemption_id: Id
     points: Annotated[StrictInt, Field(gt=0, le=MAX_POINTS)]
     occurred_at: Timestamp | None = Field(default=None, description="Business time; the request time if absent")
-    description: Annotated[str, StringConstraints(max_length=256)] | None = None
+    description: Annotated[MultilineText, StringConstraints(max_length=256)] | None = None
 
 
 class ReversalIn(_Body):
-    """A redemption given back (an order cancelled, a coupon not used): every point it drew."""
+    """A redemption given back (an order cancelled, a coupon not used): all of it, or ``points``
+    of it (a part refunded), as many times as there is something left, each with its own key."""
 
+    reversal_id: Id | None = Field(
+        default=None,
+        description="This reversal's key, for partial reversals; absent: the redemption id is the key "
+        "(one reversal of everything left, or of `points`)",
+    )
+    points: Annotated[StrictInt, Field(gt=0, le=MAX_POINTS)] | None = Field(
+        default=None, description="Points to give back, at most what is left unreversed; absent: all that is left"
+    )
     occurred_at: Timestamp | None = Field(default=None, description="Business time; the request time if absent")
-    reason: Annotated[str, StringConstraints(max_length=256)] | None = None
+    reason: Annotated[MultilineText, StringConstraints(max_length=256)] | None = None
 
 
 def event_attributes(

@@ -87,11 +87,30 @@ class RefundExceedsOrder(Conflict):
 
 
 class OrderAlreadyReported(Conflict):
-    def __init__(self, order_id: str, event_id: str) -> None:
+    """An order id is unique in its program. ``event_id``: the event that reported it, told only
+    to a caller of the same member (another member's caller learns nothing of it)."""
+
+    def __init__(self, order_id: str, event_id: str | None) -> None:
+        if event_id is None:
+            super().__init__(
+                "ORDER_ALREADY_REPORTED",
+                f"order {order_id!r} was already reported as completed in this program",
+                [{"field": "attributes.order_id"}],
+            )
+            return
         super().__init__(
             "ORDER_ALREADY_REPORTED",
             f"order {order_id!r} was already reported as completed by event {event_id!r}",
             [{"field": "attributes.order_id", "event_id": event_id}],
+        )
+
+
+class ReversalExceedsRedemption(Conflict):
+    def __init__(self, redemption_id: str, requested: int, left: int) -> None:
+        super().__init__(
+            "REVERSAL_EXCEEDS_REDEMPTION",
+            f"{requested} points to reverse, {left} of redemption {redemption_id!r} are left unreversed",
+            [{"field": "points", "requested": requested, "left": left}],
         )
 
 
@@ -142,6 +161,18 @@ class Forbidden(LoyaltyError):
         super().__init__(message)
         self.reason = reason
         """A short, fixed reason for the logs: never a token, a claim value or a member id."""
+
+
+class BusinessTimeNotAllowed(Forbidden):
+    """A member's own write happens when it is sent: only back-end systems may state business time."""
+
+    code = "BUSINESS_TIME_NOT_ALLOWED"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(
+            f"{field}: a member's own request cannot set its business time; leave it out", "member_business_time"
+        )
+        self.details = [{"field": field, "in": "body", "message": "set by back-end systems only"}]
 
 
 class RateLimited(LoyaltyError):

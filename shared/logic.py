@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from shared import clock, points, store, views, write_cache
 from shared.api import EventIn, OrderCompletedEvent, OrderRefundedEvent, RedemptionIn, ReversalIn, event_attributes
 from shared.errors import (
+    BusinessTimeNotAllowed,
     Busy,
     Forbidden,
     IdempotencyConflict,
@@ -36,12 +37,22 @@ from shared.errors import (
     RateLimited,
     RedemptionNotFound,
     RefundExceedsOrder,
+    ReversalExceedsRedemption,
     ValidationFailed,
     VersionConflict,
 )
-from shared.points import OrderRecord, apply_refund
+from shared.points import OrderRecord, apply_refund, unreversed
 from shared.program import OrderRule, ProgramConfig
-from shared.rules import Award, BusinessEvent, MemberState, PointsLot, apply_event, lot_expiry, spend_points
+from shared.rules import (
+    BusinessEvent,
+    EarnOutcome,
+    MemberState,
+    PointsLot,
+    apply_event,
+    lot_expiry,
+    merge_attributes,
+    spend_points,
+)
 from shared.store import AlreadyApplied, LedgerEntry, ProgramVersion, StaleWrite, StoredResponse
 from shared.tiers import TIER_CHANGED, TierEvaluation, anniversary_awards, evaluate_tier, tier_changed
 
@@ -97,6 +108,8 @@ class Planned:
     response: dict[str, Any]
     order: OrderRecord | None = None
     """The order record the write creates (completed order) or updates (refund)."""
+    redemption_left: store.RedemptionLeft | None = None
+    """What a reversal leaves unreversed of its redemption."""
     events: tuple[store.OutboxEvent, ...] = ()
     """Events for the bus, written to the outbox in the same transaction."""
 
@@ -148,6 +161,7 @@ def _member_write(
                 list(planned.events),
                 request_key=key,  # the same key the record was looked up by
                 config_check=config_check,
+                redemption_left=planned.redemption_left,
             )
         except AlreadyApplied as applied:
             return _replay(applied.stored, request_hash, key_name, key, attempt_id)
@@ -213,6 +227,9 @@ def report_event(program_id: str, member_id: str, event: EventIn, now: datetime)
             if event.attributes.currency not in (None, config.currency):
                 raise ValidationFailed.field("attributes.currency", f"must be the program's currency {config.currency}")
             if context.order is not None:
+                if context.order.member_id not in ("", member_id):
+                    # An order id is unique in its program: another member reported it.
+                    raise OrderAlreadyReported(context.order.order_id, None)
                 if context.order.event_id == event.event_id:
                     # This very event, committed by a concurrent request: BatchGetItem reads each
                     # item on its own, so it can see the order record before the request record.
@@ -261,11 +278,11 @@ def report_event(program_id: str, member_id: str, event: EventIn, now: datetime)
         }
         if deducted or anniversaries:
             response["anniversary_growth_deducted"] = deducted
-        order = _order_record(config, event, outcome.awards) if isinstance(event, OrderCompletedEvent) else None
+        order = _order_record(config, member_id, event, outcome) if isinstance(event, OrderCompletedEvent) else None
         # The tier job's next drain publishes it (the outbox is its own).
         detail = tier_changed(program.program_id, evaluation, state) if evaluation else None
         events = (store.OutboxEvent(detail["event_id"], TIER_CHANGED, detail),) if detail else ()
-        return Planned(state, entry, response, order, events)
+        return Planned(state, entry, response, order, events=events)
 
     body = event.model_dump(mode="json")
     order_id = event.attributes.order_id if isinstance(event, OrderCompletedEvent) else None
@@ -284,11 +301,15 @@ def _anniversaries_before(
     return evaluation.state, anniversary_awards(evaluation), evaluation.deducted, evaluation
 
 
-def _order_record(config: ProgramConfig, event: OrderCompletedEvent, awards: tuple[Award, ...]) -> OrderRecord:
-    """What the order itself earned (its own rule's award; a monthly bonus stays), for refunds."""
-    own = next(a for a in awards if a.rule == "order_completed")
+def _order_record(
+    config: ProgramConfig, member_id: str, event: OrderCompletedEvent, outcome: EarnOutcome
+) -> OrderRecord:
+    """What the order itself earned (its own rule's award; a monthly bonus stays) and at which
+    rates, for refunds."""
+    own = next(a for a in outcome.awards if a.rule == "order_completed")
     rule = config.rule_for("order_completed")
     pending = rule.pending_days if isinstance(rule, OrderRule) else 0
+    points_rate, growth_rate = outcome.order_rates or (None, None)
     return OrderRecord(
         order_id=event.attributes.order_id,
         event_id=event.event_id,
@@ -297,6 +318,10 @@ def _order_record(config: ProgramConfig, event: OrderCompletedEvent, awards: tup
         growth=own.growth,
         lot_expires_at=lot_expiry(config, event.occurred_at),
         lot_available_at=event.occurred_at + timedelta(days=pending) if pending else None,
+        member_id=member_id,
+        occurred_at=event.occurred_at,
+        points_rate=points_rate,
+        growth_rate=growth_rate,
     )
 
 
@@ -310,8 +335,16 @@ def _refund(program_id: str, member_id: str, event: OrderRefundedEvent, now: dat
         if attributes.currency not in (None, config.currency):
             raise ValidationFailed.field("attributes.currency", f"must be the program's currency {config.currency}")
         order = context.order
-        if order is None:
+        if order is None or order.member_id not in ("", member_id):
             raise OrderNotFound(attributes.order_id)
+        if event.event_id in order.refund_ids:
+            # This very refund, committed by a concurrent request: the read saw the order after
+            # it but its request record before. Read again: the replay answers.
+            raise StaleWrite()
+        if order.occurred_at is not None and event.occurred_at < order.occurred_at:
+            raise ValidationFailed.field(
+                "occurred_at", f"is before the order it refunds ({views.time_text(order.occurred_at)})"
+            )
         if attributes.refund_amount is None:
             amount = order.amount - order.refunded_amount
             if amount <= 0:
@@ -324,7 +357,9 @@ def _refund(program_id: str, member_id: str, event: OrderRefundedEvent, now: dat
                 raise ValidationFailed.field(
                     "attributes.refund_amount", f"is more than the order's amount {order.amount}"
                 )
-        outcome = apply_refund(config, context.member, order, amount, event.occurred_at, now)
+        # Member attributes reported with a refund are kept, as with any event.
+        member = merge_attributes(context.member, event.member_attributes)
+        outcome = apply_refund(config, member, order, amount, event.occurred_at, now)
         state = _next_version(context.member, outcome.state, now)
         reason = f"order {order.order_id}: {amount} of {order.amount} refunded"
         if outcome.debt_added:
@@ -377,7 +412,8 @@ def _refund(program_id: str, member_id: str, event: OrderRefundedEvent, now: dat
             "config_version": program.version,
             "member": views.snapshot(config, state, now),
         }
-        return Planned(state, entry, response, outcome.order)
+        recorded = replace(outcome.order, refund_ids=(*order.refund_ids, event.event_id))
+        return Planned(state, entry, response, recorded)
 
     body = event.model_dump(mode="json")
     key = event.event_id
@@ -396,6 +432,8 @@ def redeem_points(
     """
     occurred_at = redemption.occurred_at or now
     if by_member:
+        if redemption.occurred_at is not None:
+            raise BusinessTimeNotAllowed("occurred_at")
         limit_member_writes(program_id, member_id, now)
 
     def plan(context: store.WriteContext, program: ProgramVersion) -> Planned:
@@ -407,7 +445,8 @@ def redeem_points(
             raise ValidationFailed.field("points", f"at most {config.max_points_per_redemption} per redemption")
         if not context.member.exists:
             raise MemberNotFound(member_id)
-        outcome = spend_points(context.member, redemption.points, occurred_at)
+        # A lot that has expired by the time the write is recorded is gone, whatever time it claims.
+        outcome = spend_points(context.member, redemption.points, occurred_at, now)
         state = _next_version(context.member, outcome.state, now)
         entry = LedgerEntry(
             seq=state.ledger_seq,
@@ -447,9 +486,14 @@ def reverse_redemption(
 ) -> tuple[int, dict[str, Any]]:
     """Give a redemption's points back to the lots they came from; expired lots are not revived.
 
-    The redemption id is the key: a redemption is reversed once, a replay gets the first answer.
+    All that is left unreversed, or ``reversal.points`` of it (the points drawn last come back
+    first). The key is ``reversal.reversal_id``, or the redemption id when there is none; a
+    replay gets the first answer. Points that refunds recorded after the redemption could not
+    take back (they had been spent, policy ``clamp``) go to those refunds, not to the member.
     """
     occurred_at = reversal.occurred_at or now
+    key_name = "reversal_id" if reversal.reversal_id else "redemption_id"
+    key = reversal.reversal_id or redemption_id
 
     def plan(context: store.WriteContext, program: ProgramVersion) -> Planned:
         config = program.config
@@ -462,20 +506,40 @@ def reverse_redemption(
             raise ValidationFailed.field(
                 "occurred_at", f"is before the redemption it reverses ({views.time_text(redeemed_at)})"
             )
-        drawn = tuple(
-            PointsLot(clock.parse_utc(lot["expires_at"]) if lot["expires_at"] else None, int(lot["points"]))
-            for lot in redemption.body["drawn"]
+        if context.redemption_left is not None and key in context.redemption_left.keys:
+            raise StaleWrite()  # this very reversal, committed concurrently: read again, replay it
+        left = context.redemption_left or store.RedemptionLeft(
+            redemption_id,
+            tuple(
+                PointsLot(clock.parse_utc(lot["expires_at"]) if lot["expires_at"] else None, int(lot["points"]))
+                for lot in redemption.body["drawn"]
+            ),
         )
+        remaining = unreversed(left.lots)
+        wanted = remaining if reversal.points is None else reversal.points
+        if wanted > remaining or remaining == 0:
+            raise ReversalExceedsRedemption(redemption_id, wanted, remaining)
         # A lot that has expired by now is gone (the sweep may have removed it): never revived.
-        outcome = points.reverse_redemption(config, context.member, drawn, max(occurred_at, now))
+        outcome = points.reverse_redemption(
+            config,
+            context.member,
+            left.lots,
+            max(occurred_at, now),
+            redeemed_seq=int(redemption.body["ledger_entry_id"]),
+            points=wanted,
+        )
         state = _next_version(context.member, outcome.state, now)
         returned = sum(lot.points for lot in outcome.returned)
         lost = sum(lot.points for lot in outcome.lost)
+        to_refunds = sum(lot.points for lot in outcome.to_refunds)
+        notes = [f"{lost} points not revived: their lot expired"] if lost else []
+        if to_refunds:
+            notes.append(f"{to_refunds} points went to refunds that could not take them back when they were spent")
         entry = LedgerEntry(
             seq=state.ledger_seq,
             kind="reversal",
-            key_name="redemption_id",
-            key=redemption_id,
+            key_name=key_name,
+            key=key,
             event_type=None,
             occurred_at=occurred_at,
             recorded_at=now,
@@ -487,29 +551,32 @@ def reverse_redemption(
             lots=outcome.returned,
             awards=(),
             config_version=program.version,
-            description=reversal.reason or (f"{lost} points not revived: their lot expired" if lost else None),
+            description=reversal.reason or ("; ".join(notes) or None),
+            redemption_id=redemption_id if reversal.reversal_id else None,
         )
         response = {
             "redemption_id": redemption_id,
+            "reversal_id": reversal.reversal_id,
             "occurred_at": views.time_text(occurred_at),
+            "points_reversed": outcome.reversed_points,
             "points_returned": returned,
             "returned": views.lots_view(outcome.returned),
             "points_not_revived": lost,
             "not_revived": views.lots_view(outcome.lost),
+            "points_to_refunds": to_refunds,
+            "points_left": unreversed(outcome.left),
             "ledger_entry_id": state.ledger_seq,
             "member": views.snapshot(config, state, now),
         }
-        return Planned(state, entry, response)
+        left_after = store.RedemptionLeft(redemption_id, outcome.left, left.version + 1, (*left.keys, key))
+        return Planned(state, entry, response, redemption_left=left_after)
 
     body = {"redemption_id": redemption_id, **reversal.model_dump(mode="json")}
-    # Keyed by member and redemption: a request naming another member's redemption is a 404
-    # (no such redemption here), not a replay of the owner's reversal.
-    key = f"{member_id}#{redemption_id}"
     return _member_write(
         program_id,
         member_id,
         "reversal",
-        "redemption_id",
+        key_name,
         key,
         body,
         plan,
@@ -548,9 +615,13 @@ def member_ledger(program_id: str, member_id: str, limit: int, cursor: str | Non
     """Ledger entries newest first; ``next_cursor`` is ``None`` on the last page (one Query)."""
     before = _decode_cursor(cursor) if cursor else None
     entries = store.list_ledger(program_id, member_id, before, limit + 1)
-    if not entries and before is None:
-        # Every member has at least its first entry: an empty first page means no such member.
-        raise MemberNotFound(member_id)
+    if not entries:
+        # Every member has at least its first entry: an empty first page means no such member,
+        # or no such program (said first, as every route does); only then is a read spent on it.
+        if store.get_program(program_id) is None:
+            raise ProgramNotFound(program_id)
+        if before is None:
+            raise MemberNotFound(member_id)
     page = entries[:limit]
     more = len(entries) > limit
     return {

@@ -6,13 +6,16 @@
 | config version   | PROGRAM#{program}                    | CONFIG#{version:08}|
 | member snapshot  | PROGRAM#{program}#MEMBER#{member}    | PROFILE            |
 | ledger entry     | PROGRAM#{program}#MEMBER#{member}    | LEDGER#{seq:012}   |
-| request record   | PROGRAM#{program}#REQUEST#{kind}#{k} | REQUEST            |
+| request record   | PROGRAM#{program}#MEMBER#{member}#REQUEST#{kind}#{k} | REQUEST |
 | outbox event     | PROGRAM#{program}#OUTBOX#{job}#{sh}  | {event id}         |
 | job state        | PROGRAM#{program}                    | JOB#{job}          |
-| completed order  | PROGRAM#{program}#MEMBER#{member}    | ORDER#{order}      |
+| completed order  | PROGRAM#{program}#ORDER#{order}      | ORDER              |
+| redemption left  | PROGRAM#{program}#MEMBER#{member}    | REDEMPTION#{id}    |
 
 Ids never contain ``#`` (the API refuses them), so keys cannot collide. Request records sit
-in their own partitions: a client key is unique per program, whichever member it names.
+in their own partitions, one per member and key: a client key is scoped to the member it acts
+on (two members may use the same ``redemption_id``; neither learns of the other's). An order
+id is unique in its program: its record has the program-wide key and names its member.
 """
 
 from __future__ import annotations
@@ -45,8 +48,9 @@ def member_pk(program_id: str, member_id: str) -> str:
     return f"PROGRAM#{program_id}#MEMBER#{member_id}"
 
 
-def request_pk(program_id: str, kind: str, key: str) -> str:
-    return f"PROGRAM#{program_id}#REQUEST#{kind}#{key}"
+def request_pk(program_id: str, member_id: str, kind: str, key: str) -> str:
+    """A client key's record: scoped to the member the request acts on."""
+    return f"PROGRAM#{program_id}#MEMBER#{member_id}#REQUEST#{kind}#{key}"
 
 
 def outbox_pk(program_id: str, job: str, shard: int) -> str:
@@ -54,8 +58,17 @@ def outbox_pk(program_id: str, job: str, shard: int) -> str:
     return f"PROGRAM#{program_id}#OUTBOX#{job}#{shard:02d}"
 
 
-def order_sk(order_id: str) -> str:
-    return f"ORDER#{order_id}"
+ORDER = "ORDER"
+
+
+def order_pk(program_id: str, order_id: str) -> str:
+    """A completed order's record: one per order id in the program, whichever member reported it."""
+    return f"PROGRAM#{program_id}#ORDER#{order_id}"
+
+
+def redemption_sk(redemption_id: str) -> str:
+    """What is left to reverse of one redemption (written by its first reversal)."""
+    return f"REDEMPTION#{redemption_id}"
 
 
 def job_sk(job: str) -> str:
@@ -86,7 +99,16 @@ class _Meta:
 
 def configure(table_name: str, host: str | None = None, region: str | None = None) -> None:
     """Point every model at ``table_name`` (tests and the local runner; Lambda uses the environment)."""
-    for model in (ProgramItem, MemberItem, LedgerItem, RequestItem, OutboxItem, JobStateItem, OrderItem):
+    for model in (
+        ProgramItem,
+        MemberItem,
+        LedgerItem,
+        RequestItem,
+        OutboxItem,
+        JobStateItem,
+        OrderItem,
+        RedemptionLeftItem,
+    ):
         model.Meta.table_name = table_name
         model.Meta.host = host
         if region:
@@ -172,6 +194,7 @@ class MemberItem(_Base):
     login_days = MapAttribute[str, Any](default=dict)  # program-local day -> logins counted
     months = MapAttribute[str, Any](default=dict)  # program-local month -> {orders, bonus}
     attributes = MapAttribute[str, Any](default=dict)
+    forgiven = MapAttribute[str, Any](null=True)  # refund's ledger seq -> points it forgave (clamp)
     ledger_seq = NumberAttribute()
     config_version = NumberAttribute()
     created_at = UnicodeAttribute()
@@ -213,6 +236,7 @@ class LedgerItem(_Base):
     awards = ListAttribute(of=AwardAttribute, default=list)
     config_version = NumberAttribute()
     description = UnicodeAttribute(null=True)
+    redemption_id = UnicodeAttribute(null=True)  # the redemption a reversal keyed by reversal_id gives back
 
 
 class RequestItem(_Base):
@@ -260,13 +284,64 @@ class OrderItem(_Base):
     class Meta(_Meta):
         pass
 
+    member_id = UnicodeAttribute(null=True)  # who reported it (the key is program-wide)
     event_id = UnicodeAttribute()
+    occurred_at = UnicodeAttribute(null=True)  # the order's business time: no refund predates it
     amount = UnicodeAttribute()  # decimal text
     points = NumberAttribute()
     growth = NumberAttribute()
+    points_rate = UnicodeAttribute(null=True)  # decimal text: points per unit x tier multiplier
+    growth_rate = UnicodeAttribute(null=True)  # decimal text: growth per unit x coefficient
     lot_expires_at = UnicodeAttribute(null=True)
     lot_available_at = UnicodeAttribute(null=True)
     refunded_amount = UnicodeAttribute()
     refunded_points = NumberAttribute()
     refunded_growth = NumberAttribute()
+    refund_ids = ListAttribute(of=UnicodeAttribute, null=True)  # the refunds applied, by event_id
     version = NumberAttribute()
+
+
+class RedemptionLeftItem(_Base):
+    """What reversals have not yet given back of one redemption: the drawn lots, reduced by each
+    reversal (the points drawn last come back first)."""
+
+    class Meta(_Meta):
+        pass
+
+    lots = ListAttribute(of=LotAttribute, default=list)
+    keys = ListAttribute(of=UnicodeAttribute, default=list)  # the reversals applied, by client key
+    version = NumberAttribute()
+
+
+PROGRAM_REGISTRY = "PROGRAMS"
+"""The partition of the program registry: one item per program (sk its id), with its time zone."""
+
+
+def program_registry_pk() -> str:
+    """The scheduled jobs list every program here (one Query) to run each in its own time zone.
+
+    | item              | pk       | sk          |
+    |-------------------|----------|-------------|
+    | program registry  | PROGRAMS | {program}   |
+
+    ``PROGRAMS`` cannot collide with a program's own keys (``PROGRAM#...``).
+    """
+    return PROGRAM_REGISTRY
+
+
+def program_registry_sk(program_id: str) -> str:
+    return program_id
+
+
+class ProgramRegistryItem(_Base):
+    """One program in the registry, written with each version of its config (``store.save_program``).
+
+    The schema of the item only: the store writes and reads it as plain items (``ItemCodec``),
+    never through this model's own connection (``configure`` does not point it at a table).
+    """
+
+    class Meta(_Meta):
+        pass
+
+    time_zone = UnicodeAttribute()  # IANA name, the config's ``time_zone``
+    updated_at = UnicodeAttribute()

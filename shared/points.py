@@ -43,9 +43,21 @@ class OrderRecord:
     growth: int
     lot_expires_at: datetime | None
     lot_available_at: datetime | None
+    member_id: str = ""
+    """Who reported it: an order id is unique in its program."""
+    occurred_at: datetime | None = None
+    """The order's business time: no refund of it may predate it."""
+    points_rate: Decimal | None = None
+    """Points per whole unit it earned at (points per unit x tier multiplier): what a kept
+    amount would earn. ``None`` on records written before rates were kept (then: proportional)."""
+    growth_rate: Decimal | None = None
+    """Growth per unit it earned at (growth per unit x coefficient)."""
     refunded_amount: Decimal = Decimal(0)
     refunded_points: int = 0
     refunded_growth: int = 0
+    refund_ids: tuple[str, ...] = ()
+    """The refunds applied, by ``event_id``: a read that sees this record after a refund but not
+    the refund's own request record (BatchGetItem reads items one by one) reads again."""
     version: int = 1
 
 
@@ -66,13 +78,25 @@ class RefundOutcome:
     tier_change: TierChange | None
 
 
-def _share(total: int, part: Decimal, whole: Decimal) -> int:
-    """floor(total x part / whole), exactly: cumulative, so partial refunds never drift."""
-    if whole == 0:
-        return total
+def kept_award(order: OrderRecord, kept: Decimal) -> tuple[int, int]:
+    """(points, growth) an order keeps when ``kept`` of its amount is not refunded: what ``kept``
+    would have earned at the order's own rates, with the earning rounding (points: whole units
+    times the rate, floored; growth: the amount times the rate, floored), never more than the
+    order earned. Cumulative (computed from what is kept, not per refund), so partial refunds
+    never drift, and an order never keeps more than its kept amount would earn."""
+    if kept <= 0:
+        return 0, 0
     with localcontext() as exact:
         exact.prec = 80
-        return floor_int(Decimal(total) * part / whole)
+        if order.points_rate is None or order.growth_rate is None:
+            # Records from before rates were kept: the proportional share, floored.
+            return (
+                floor_int(Decimal(order.points) * kept / order.amount),
+                floor_int(Decimal(order.growth) * kept / order.amount),
+            )
+        points = floor_int(floor_int(kept) * order.points_rate)
+        growth = floor_int(kept * order.growth_rate)
+    return min(points, order.points), min(growth, order.growth)
 
 
 def apply_refund(
@@ -90,20 +114,23 @@ def apply_refund(
     order whose lot expired is not charged again from other lots.
     Raises :class:`RefundExceedsOrder` when the refunds of the order would exceed its amount.
     """
-    tier_time = at
+    # A tier the refund drops never starts before the current tier's own start or period: no
+    # write moves a member's tier dates before the events that set them.
+    tier_time = max(moment for moment in (at, state.tier_since, state.tier_period_start) if moment is not None)
     at = max(at, now) if now is not None else at
     if amount <= 0:
         raise ValueError("a refund takes a positive amount")
     refunded = order.refunded_amount + amount
     if refunded > order.amount:
         raise RefundExceedsOrder(order.order_id, order.amount, order.refunded_amount)
-    points = _share(order.points, refunded, order.amount) - order.refunded_points
+    kept_points, kept_growth = kept_award(order, order.amount - refunded)
+    points = order.points - kept_points - order.refunded_points
     lapsed = 0
     if order.lot_expires_at is not None and order.lot_expires_at <= at:
         # The order's points expired (or were spent before they would have): nothing of
         # theirs is left to take back, and the member's other points are not charged for them.
         points, lapsed = 0, points
-    growth = min(_share(order.growth, refunded, order.amount) - order.refunded_growth, state.growth)
+    growth = min(order.growth - kept_growth - order.refunded_growth, state.growth)
     lots = settle_pending(state.lots, at)
 
     def own(lot: PointsLot) -> bool:
@@ -129,12 +156,19 @@ def apply_refund(
     forgiven = remaining - debt
     charged = points - forgiven
     new_growth = state.growth - growth
+    owed = dict(state.forgiven)
+    if forgiven:
+        # Spent already: the refund lets them go, but a redemption recorded before this refund
+        # that is reversed later gives them back to the refund, not to the member (a refund and
+        # a reversal end the same in either order). This refund is the member's next entry.
+        owed[state.ledger_seq + 1] = forgiven
     new_state = replace(
         state,
         lots=lots,
         points_debt=state.points_debt + debt,
         points_balance=state.points_balance - charged,
         growth=new_growth,
+        forgiven=owed,
     )
     new_state, change = _tier_after_refund(config, new_state, tier_time)
     new_order = replace(
@@ -180,26 +214,80 @@ def _tier_after_refund(
 class ReversalOutcome:
     state: MemberState
     returned: tuple[PointsLot, ...]
-    """Points given back, to the lot (expiry) each came from."""
+    """Points given back to the member, to the lot (expiry) each came from."""
     lost: tuple[PointsLot, ...]
     """Points whose lot expired since the redemption: not revived."""
+    to_refunds: tuple[PointsLot, ...]
+    """Points that go to refunds recorded after the redemption, which could not take them back
+    because this redemption had spent them (policy ``clamp``): never to the member."""
+    left: tuple[PointsLot, ...]
+    """What is still unreversed of the redemption after this reversal."""
+
+    @property
+    def reversed_points(self) -> int:
+        return sum(lot.points for lot in (*self.returned, *self.lost, *self.to_refunds))
+
+
+def unreversed(left: tuple[PointsLot, ...]) -> int:
+    return sum(lot.points for lot in left)
+
+
+def take_back(left: tuple[PointsLot, ...], points: int) -> tuple[tuple[PointsLot, ...], tuple[PointsLot, ...]]:
+    """(taken, left after): ``points`` of a redemption's unreversed lots, the points drawn last
+    (latest-expiring) first, as an undo would."""
+    taken: list[PointsLot] = []
+    kept: list[PointsLot] = []
+    remaining = points
+    for lot in reversed(sort_lots(left)):
+        take = min(lot.points, remaining)
+        remaining -= take
+        if take:
+            taken.append(PointsLot(lot.expires_at, take))
+        if lot.points - take:
+            kept.append(PointsLot(lot.expires_at, lot.points - take))
+    return sort_lots(taken), sort_lots(kept)
 
 
 def reverse_redemption(
-    config: ProgramConfig, state: MemberState, drawn: tuple[PointsLot, ...], at: datetime
+    config: ProgramConfig,
+    state: MemberState,
+    left: tuple[PointsLot, ...],
+    at: datetime,
+    *,
+    redeemed_seq: int,
+    points: int | None = None,
 ) -> ReversalOutcome:
-    """Give a redemption's points back to the lots they came from; expired lots stay expired."""
+    """Give ``points`` (all that is left when ``None``) of a redemption back to the lots they
+    came from: expired lots stay expired, and points that refunds recorded after the redemption
+    (``redeemed_seq``) could not take back go to those refunds first."""
+    taken, left_after = take_back(left, unreversed(left) if points is None else points)
+    live = [lot for lot in taken if lot.expires_at is None or lot.expires_at > at]
+    lost = tuple(lot for lot in taken if lot.expires_at is not None and lot.expires_at <= at)
+    owed = dict(state.forgiven)
+    due = sorted(seq for seq in owed if seq > redeemed_seq)
+    to_refunds: list[PointsLot] = []
+    for seq in due:
+        live_left, paid = take_points(tuple(live), owed[seq], lambda _lot: True)
+        live = list(live_left)
+        to_refunds.extend(paid)
+        owed[seq] -= sum(lot.points for lot in paid)
+        if not owed[seq]:
+            del owed[seq]
+    state = replace(state, forgiven=owed)
     returned: list[PointsLot] = []
-    lost: list[PointsLot] = []
-    for lot in sort_lots(drawn):
-        if lot.expires_at is not None and lot.expires_at <= at:
-            lost.append(lot)
-            continue
+    for lot in sort_lots(live):
         state, _added = credit(
             state, PointsLot(lot.expires_at, lot.points, remind_at=_reminders(config, state, lot, at))
         )
         returned.append(lot)
-    return ReversalOutcome(state, tuple(returned), tuple(lost))
+    return ReversalOutcome(state, tuple(returned), lost, _merge_drawn(to_refunds), left_after)
+
+
+def _merge_drawn(lots: list[PointsLot]) -> tuple[PointsLot, ...]:
+    merged: tuple[PointsLot, ...] = ()
+    for lot in lots:
+        merged = add_lot(merged, lot)
+    return merged
 
 
 def _reminders(config: ProgramConfig, state: MemberState, lot: PointsLot, at: datetime) -> tuple[datetime, ...]:

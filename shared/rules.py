@@ -13,8 +13,9 @@ from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import Any
 
 from shared import clock
-from shared.errors import InsufficientPoints
+from shared.errors import InsufficientPoints, ValidationFailed
 from shared.program import (
+    MAX_MEMBER_ATTRIBUTES,
     LoginRule,
     MonthEndExpiry,
     NeverExpiry,
@@ -83,6 +84,9 @@ class MemberState:
     login_days: Mapping[str, int] = field(default_factory=dict)
     months: Mapping[str, MonthActivity] = field(default_factory=dict)
     attributes: Mapping[str, str] = field(default_factory=dict)
+    forgiven: Mapping[int, int] = field(default_factory=dict)
+    """Points refunds let go because they had been spent (policy ``clamp``), by the refund's
+    ledger entry: a later reversal of a redemption recorded before that refund pays them first."""
     ledger_seq: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -100,7 +104,8 @@ class BusinessEvent:
     type: str
     occurred_at: datetime
     attributes: Mapping[str, Any] = field(default_factory=dict)
-    member_attributes: Mapping[str, str] = field(default_factory=dict)
+    member_attributes: Mapping[str, str | None] = field(default_factory=dict)
+    """Facts about the member reported with the event; ``None`` removes the name."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,8 @@ class EarnOutcome:
     awards: tuple[Award, ...]
     lot: PointsLot | None
     tier_change: TierChange | None
+    order_rates: tuple[Decimal, Decimal] | None = None
+    """An order's (points, growth) rates (``order_rates``): what its kept amount earns after refunds."""
 
 
 @dataclass(frozen=True)
@@ -292,17 +299,26 @@ def _coefficient(rule: OrderRule, attributes: Mapping[str, str]) -> Decimal:
     return max(matches, default=Decimal(1))
 
 
-def _order_awards(
-    config: ProgramConfig, rule: OrderRule, state: MemberState, event: BusinessEvent
-) -> tuple[list[Award], dict[str, MonthActivity]]:
-    amount: Decimal = event.attributes["settled_amount"]
+def order_rates(config: ProgramConfig, rule: OrderRule, state: MemberState) -> tuple[Decimal, Decimal]:
+    """(points per whole unit, growth per unit) an order of ``state``'s member earns at: the
+    rule's rates times the tier's multiplier and the member's growth coefficient. Exact."""
     multiplier = config.tier(state.tier or config.tiers[0].code).points_multiplier
     with localcontext() as exact:
         # Inputs have at most 16 + 18 + 18 significant digits: at 80 digits the products are
         # exact, so the floor is the only rounding (the default 28 digits would round first).
         exact.prec = 80
-        points = floor_int(floor_int(amount) * rule.points_per_unit * multiplier)
-        growth = floor_int(amount * rule.growth_per_unit * _coefficient(rule, state.attributes))
+        return rule.points_per_unit * multiplier, rule.growth_per_unit * _coefficient(rule, state.attributes)
+
+
+def _order_awards(
+    config: ProgramConfig, rule: OrderRule, state: MemberState, event: BusinessEvent
+) -> tuple[list[Award], dict[str, MonthActivity]]:
+    amount: Decimal = event.attributes["settled_amount"]
+    points_rate, growth_rate = order_rates(config, rule, state)
+    with localcontext() as exact:
+        exact.prec = 80
+        points = floor_int(floor_int(amount) * points_rate)
+        growth = floor_int(amount * growth_rate)
     awards = [Award("order_completed", points, growth)]
 
     months = dict(state.months)
@@ -347,20 +363,47 @@ def _review_award(rule: ReviewRule | PhotoReviewRule, event: BusinessEvent) -> A
     return Award(rule.event_type, rule.points, rule.growth)
 
 
+def merge_attributes(state: MemberState, changes: Mapping[str, str | None]) -> MemberState:
+    """The member with the attributes an event reported: a ``None`` value removes the name.
+
+    Raises :class:`ValidationFailed` (``member_attributes``) when the member would be left with
+    more than ``MAX_MEMBER_ATTRIBUTES`` names; one holding more from before can still change
+    and remove names.
+    """
+    if not changes:
+        return state
+    attributes = dict(state.attributes)
+    for name, value in changes.items():
+        if value is None:
+            attributes.pop(name, None)
+        else:
+            attributes[name] = value
+    if len(attributes) > max(MAX_MEMBER_ATTRIBUTES, len(state.attributes)):
+        raise ValidationFailed.field(
+            "member_attributes",
+            f"a member keeps at most {MAX_MEMBER_ATTRIBUTES} attributes; this event would leave "
+            f"{len(attributes)} (remove some with null values)",
+        )
+    return replace(state, attributes=attributes)
+
+
 def apply_event(config: ProgramConfig, state: MemberState, event: BusinessEvent) -> EarnOutcome:
     """Apply the program's earning rules to one event.
 
     Member attributes reported with the event take effect first (they may change the growth
-    coefficient). Points become one lot with the policy's expiry; growth may upgrade the tier.
-    An event no rule rewards still counts (login caps, monthly order counts).
+    coefficient; a ``None`` value removes the name). Points become one lot with the policy's
+    expiry; growth may upgrade the tier. An event no rule rewards still counts (login caps,
+    monthly order counts). Raises :class:`ValidationFailed` (``member_attributes``) when the
+    event would add a name past ``MAX_MEMBER_ATTRIBUTES``.
     """
-    attributes = {**state.attributes, **event.member_attributes}
-    state = replace(state, attributes=attributes)
+    state = merge_attributes(state, event.member_attributes)
     rule = config.rule_for(event.type)
     awards: list[Award]
+    rates: tuple[Decimal, Decimal] | None = None
     if rule is None:
         awards = [Award(event.type, 0, 0, "no earning rule for this event type")]
     elif isinstance(rule, OrderRule):
+        rates = order_rates(config, rule, state)
         awards, months = _order_awards(config, rule, state, event)
         state = replace(state, months=months)
     elif isinstance(rule, LoginRule):
@@ -398,7 +441,7 @@ def apply_event(config: ProgramConfig, state: MemberState, event: BusinessEvent)
         tier_valid_until=valid_until,
     )
     state = record_activity(config, state, event.type, event.occurred_at, new_period=change is not None)
-    return EarnOutcome(state, points, growth, tuple(awards), lot, change)
+    return EarnOutcome(state, points, growth, tuple(awards), lot, change, rates)
 
 
 def record_activity(
@@ -412,7 +455,11 @@ def record_activity(
     last = state.last_qualifying_at
     if event_type in config.tier_policy.qualifying_events:
         last = at if last is None or at > last else last
-        in_period = period_start <= at and (state.tier_valid_until is None or at < state.tier_valid_until)
+        # The event that attains a tier opens its period: activity must come after that, so an
+        # idle first year is idle.
+        in_period = (
+            not new_period and period_start <= at and (state.tier_valid_until is None or at < state.tier_valid_until)
+        )
         active = active or in_period
     return replace(state, tier_period_start=period_start, tier_period_active=active, last_qualifying_at=last)
 
@@ -420,17 +467,25 @@ def record_activity(
 # --- spending -------------------------------------------------------------------------
 
 
-def spend_points(state: MemberState, points: int, at: datetime) -> SpendOutcome:
+def spend_points(state: MemberState, points: int, at: datetime, now: datetime | None = None) -> SpendOutcome:
     """Take ``points`` from live lots, soonest-expiring first.
 
-    Raises :class:`InsufficientPoints` (nothing changes) when the live lots hold fewer.
+    ``at`` is the spend's business time (a lot must be spendable then), ``now`` when the write
+    is recorded: a lot that has expired by then is gone, whatever business time the spend claims.
+    Raises :class:`InsufficientPoints` (nothing changes) when the eligible lots hold fewer.
     """
     if points <= 0:
         raise ValueError("a spend takes a positive number of points")
-    available = available_points(state.lots, at)
+    recorded = at if now is None else max(at, now)
+
+    def eligible(lot: PointsLot) -> bool:
+        return is_available(lot, at) and is_live(lot, recorded)
+
+    lots = settle_pending(state.lots, at)
+    available = sum(lot.points for lot in lots if eligible(lot))
     if points > available:
         raise InsufficientPoints(points, available)
-    lots, drawn = take_points(settle_pending(state.lots, at), points, lambda lot: is_available(lot, at))
+    lots, drawn = take_points(lots, points, eligible)
     new_state = replace(state, lots=lots, points_balance=state.points_balance - points)
     return SpendOutcome(new_state, drawn)
 

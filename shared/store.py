@@ -19,7 +19,6 @@ from decimal import Decimal
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, PynamoDBException, TransactWriteError
-from pynamodb.transactions import TransactWrite
 
 from shared import clock
 from shared.errors import Busy
@@ -27,6 +26,7 @@ from shared.item_codec import ItemCodec
 from shared.models import (
     CONFIG,
     LEDGER_PREFIX,
+    ORDER,
     PROFILE,
     REQUEST,
     JobStateItem,
@@ -35,14 +35,16 @@ from shared.models import (
     OrderItem,
     OutboxItem,
     ProgramItem,
+    RedemptionLeftItem,
     RequestItem,
     config_version_sk,
     job_sk,
     ledger_sk,
     member_pk,
-    order_sk,
+    order_pk,
     outbox_pk,
     program_pk,
+    redemption_sk,
     request_pk,
 )
 from shared.points import OrderRecord
@@ -103,9 +105,23 @@ class WriteContext:
     member: MemberState
     previous: StoredResponse | None
     order: OrderRecord | None = None
-    """The completed order a write names (earn: to refuse a repeat; refund: what to reverse)."""
+    """The completed order a write names, whichever member reported it (earn: to refuse a
+    repeat; refund: what to reverse, when it is this member's)."""
     redemption: StoredResponse | None = None
-    """The first response to a redemption (a reversal gives back the lots it drew)."""
+    """The first response to this member's redemption (a reversal gives back the lots it drew)."""
+    redemption_left: RedemptionLeft | None = None
+    """What earlier reversals left unreversed of that redemption (``None``: none was reversed)."""
+
+
+@dataclass(frozen=True)
+class RedemptionLeft:
+    """What is still unreversed of one redemption; ``version`` 0: not yet written."""
+
+    redemption_id: str
+    lots: tuple[PointsLot, ...]
+    version: int = 0
+    keys: tuple[str, ...] = ()
+    """The reversals applied, by client key (see ``OrderRecord.refund_ids``)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +144,8 @@ class LedgerEntry:
     awards: tuple[dict[str, Any], ...]
     config_version: int
     description: str | None = None
+    redemption_id: str | None = None
+    """The redemption a reversal gives back, when the entry's key is the reversal's own."""
 
 
 # --- conversions ----------------------------------------------------------------------
@@ -187,6 +205,7 @@ def member_from_item(item: Any, program_id: str) -> MemberState:
         login_days={day: int(count) for day, count in _raw_map(item.login_days).items()},
         months=months,
         attributes={k: str(v) for k, v in _raw_map(item.attributes).items()},
+        forgiven={int(seq): int(points) for seq, points in _raw_map(item.forgiven).items()},
         ledger_seq=int(item.ledger_seq),
         created_at=_utc_or_none(item.created_at),
         updated_at=_utc_or_none(item.updated_at),
@@ -232,6 +251,7 @@ _ORDER_ITEM = ItemCodec(OrderItem)
 _OUTBOX_ITEM = ItemCodec(OutboxItem)
 _REQUEST_ITEM = ItemCodec(RequestItem)
 _PROGRAM_ITEM = ItemCodec(ProgramItem)
+_REDEMPTION_LEFT_ITEM = ItemCodec(RedemptionLeftItem)
 
 
 def member_to_item(state: MemberState, config_version: int, at: datetime) -> Item:
@@ -256,6 +276,7 @@ def member_to_item(state: MemberState, config_version: int, at: datetime) -> Ite
         login_days=dict(state.login_days),
         months={m: {"orders": a.orders, "bonus": a.bonus_awarded} for m, a in state.months.items()},
         attributes=dict(state.attributes),
+        forgiven={str(seq): points for seq, points in state.forgiven.items()} or None,
         ledger_seq=state.ledger_seq,
         config_version=config_version,
         created_at=clock.format_utc(state.created_at or at),
@@ -288,6 +309,7 @@ def _entry_from_item(item: Any) -> LedgerEntry:
         ),
         config_version=int(item.config_version),
         description=item.description,
+        redemption_id=item.redemption_id,
     )
 
 
@@ -311,6 +333,7 @@ def _entry_to_item(program_id: str, member_id: str, entry: LedgerEntry) -> Item:
         awards=[dict(a) for a in entry.awards],
         config_version=entry.config_version,
         description=entry.description,
+        redemption_id=entry.redemption_id,
     )
 
 
@@ -362,21 +385,22 @@ def load_write_context(
 ) -> WriteContext:
     """Program config, member snapshot and the client key's record (and the order or redemption
     the write names): one strongly consistent BatchGetItem."""
-    keys = [
-        (program_pk(program_id), CONFIG),
-        (member_pk(program_id, member_id), PROFILE),
-        (request_pk(program_id, kind, key), REQUEST),
-    ]
-    order_key = (member_pk(program_id, member_id), order_sk(order_id)) if order_id else None
-    redemption_key = (request_pk(program_id, "redemption", redemption_id), REQUEST) if redemption_id else None
-    keys += [k for k in (order_key, redemption_key) if k]
+    program_key = (program_pk(program_id), CONFIG)
+    member_key = (member_pk(program_id, member_id), PROFILE)
+    request_key = (request_pk(program_id, member_id, kind, key), REQUEST)
+    order_key = (order_pk(program_id, order_id), ORDER) if order_id else None
+    redemption_key = (
+        (request_pk(program_id, member_id, "redemption", redemption_id), REQUEST) if redemption_id else None
+    )
+    left_key = (member_pk(program_id, member_id), redemption_sk(redemption_id)) if redemption_id else None
+    keys = [program_key, member_key, request_key, *(k for k in (order_key, redemption_key, left_key) if k)]
     found = _batch_get(keys)
-    program_raw = found.get((program_pk(program_id), CONFIG))
-    member_raw = found.get((member_pk(program_id, member_id), PROFILE))
-    request_raw = found.get((request_pk(program_id, kind, key), REQUEST))
+    program_raw = found.get(program_key)
+    member_raw = found.get(member_key)
+    request_raw = found.get(request_key)
     order_raw = found.get(order_key) if order_key else None
     redemption_raw = found.get(redemption_key) if redemption_key else None
-    redemption = _REQUEST_ITEM.decode(redemption_raw) if redemption_raw else None
+    left_raw = found.get(left_key) if left_key else None
     return WriteContext(
         program=_program_from_item(program_id, _PROGRAM_ITEM.decode(program_raw)) if program_raw else None,
         member=(
@@ -386,40 +410,75 @@ def load_write_context(
         ),
         previous=_stored_from_item(_REQUEST_ITEM.decode(request_raw)) if request_raw else None,
         order=_order_from_item(_ORDER_ITEM.decode(order_raw)) if order_raw else None,
-        # A redemption id is unique per program: it must be this member's to be reversed here.
-        redemption=_stored_from_item(redemption) if redemption and redemption.member_id == member_id else None,
+        redemption=_stored_from_item(_REQUEST_ITEM.decode(redemption_raw)) if redemption_raw else None,
+        redemption_left=_left_from_item(redemption_id, _REDEMPTION_LEFT_ITEM.decode(left_raw))
+        if redemption_id and left_raw
+        else None,
     )
+
+
+def _left_from_item(redemption_id: str, item: Any) -> RedemptionLeft:
+    return RedemptionLeft(
+        redemption_id,
+        tuple(_lot_from_item(lot) for lot in item.lots),
+        int(item.version),
+        tuple(str(key) for key in item.keys or ()),
+    )
+
+
+def _left_to_item(program_id: str, member_id: str, left: RedemptionLeft) -> Item:
+    return _REDEMPTION_LEFT_ITEM.item(
+        member_pk(program_id, member_id),
+        redemption_sk(left.redemption_id),
+        lots=[_lot_to_item(lot) for lot in left.lots],
+        keys=list(left.keys),
+        version=left.version,
+    )
+
+
+def _decimal_or_none(text: str | None) -> Decimal | None:
+    return Decimal(text) if text else None
 
 
 def _order_from_item(item: Any) -> OrderRecord:
     return OrderRecord(
-        order_id=item.sk.removeprefix("ORDER#"),
+        order_id=item.pk.rsplit("#", 1)[1],
         event_id=item.event_id,
         amount=Decimal(item.amount),
         points=int(item.points),
         growth=int(item.growth),
         lot_expires_at=_utc_or_none(item.lot_expires_at),
         lot_available_at=_utc_or_none(item.lot_available_at),
+        member_id=item.member_id or "",
+        occurred_at=_utc_or_none(item.occurred_at),
+        points_rate=_decimal_or_none(item.points_rate),
+        growth_rate=_decimal_or_none(item.growth_rate),
         refunded_amount=Decimal(item.refunded_amount),
         refunded_points=int(item.refunded_points),
         refunded_growth=int(item.refunded_growth),
+        refund_ids=tuple(str(key) for key in item.refund_ids or ()),
         version=int(item.version),
     )
 
 
 def _order_to_item(program_id: str, member_id: str, order: OrderRecord) -> Item:
     return _ORDER_ITEM.item(
-        member_pk(program_id, member_id),
-        order_sk(order.order_id),
+        order_pk(program_id, order.order_id),
+        ORDER,
+        member_id=member_id,
         event_id=order.event_id,
+        occurred_at=_text_or_none(order.occurred_at),
         amount=str(order.amount),
         points=order.points,
         growth=order.growth,
+        points_rate=None if order.points_rate is None else str(order.points_rate),
+        growth_rate=None if order.growth_rate is None else str(order.growth_rate),
         lot_expires_at=_text_or_none(order.lot_expires_at),
         lot_available_at=_text_or_none(order.lot_available_at),
         refunded_amount=str(order.refunded_amount),
         refunded_points=order.refunded_points,
         refunded_growth=order.refunded_growth,
+        refund_ids=list(order.refund_ids) or None,
         version=order.version,
     )
 
@@ -508,6 +567,7 @@ def commit_write(
     events: list[OutboxEvent] | None = None,
     request_key: str | None = None,
     config_check: bool = False,
+    redemption_left: RedemptionLeft | None = None,
 ) -> None:
     """Put the request record, the ledger entry and the member snapshot in one transaction
     (and the order record the write creates or updates, conditioned on its version, and any
@@ -521,7 +581,7 @@ def commit_write(
     """
     program_id, member_id = state.program_id, state.member_id
     record = _REQUEST_ITEM.item(
-        request_pk(program_id, kind, request_key or entry.key),
+        request_pk(program_id, member_id, kind, request_key or entry.key),
         REQUEST,
         member_id=member_id,
         request_hash=request_hash,
@@ -542,6 +602,10 @@ def commit_write(
     if order is not None:
         order_item = _order_to_item(program_id, member_id, order)
         puts.append(_put(order_item, _ABSENT if order.version == 1 else _version_is(order.version - 1)))
+    if redemption_left is not None:
+        left_item = _left_to_item(program_id, member_id, redemption_left)
+        expected = redemption_left.version - 1
+        puts.append(_put(left_item, _ABSENT if expected == 0 else _version_is(expected)))
     puts.extend(_put(item, _ABSENT) for item in _outbox_items("tier", state, events or [], entry.recorded_at))
     checks = [_check(program_pk(program_id), CONFIG, _version_is(config_version))] if config_check else []
     try:
@@ -572,19 +636,24 @@ def save_program(program_id: str, config: ProgramConfig, expected_version: int, 
     """Store ``config`` as version ``expected_version + 1`` and make it current, in one transaction.
 
     Raises :class:`StaleWrite` if another version became current since ``expected_version``.
+    The same transaction puts the program's entry in the program registry (its time zone, for
+    the scheduled jobs: :func:`list_programs`), so a program exists only with its jobs.
     """
     version = expected_version + 1
     document = config.model_dump_json()
     updated_at = clock.format_utc(at)
-    current = ProgramItem(program_pk(program_id), CONFIG, version=version, document=document, updated_at=updated_at)
-    history = ProgramItem(
-        program_pk(program_id), config_version_sk(version), version=version, document=document, updated_at=updated_at
-    )
-    condition = ProgramItem.pk.does_not_exist() if expected_version == 0 else ProgramItem.version == expected_version
+    fields = {"version": version, "document": document, "updated_at": updated_at}
+    current = _PROGRAM_ITEM.item(program_pk(program_id), CONFIG, **fields)
+    history = _PROGRAM_ITEM.item(program_pk(program_id), config_version_sk(version), **fields)
     try:
-        with TransactWrite(connection=ProgramItem._get_connection().connection) as transaction:
-            transaction.save(history, condition=ProgramItem.pk.does_not_exist())
-            transaction.save(current, condition=condition)
+        _transact(
+            [
+                _put(history, _ABSENT),
+                _put(current, _ABSENT if expected_version == 0 else _version_is(expected_version)),
+                _put(_registry_item(program_id, config.time_zone, at), {}),
+            ],
+            [],
+        )
     except TransactWriteError as exc:
         if _lost_race(exc):
             raise StaleWrite() from exc
@@ -634,6 +703,13 @@ def _lost_race(exc: TransactWriteError) -> bool:
     """A condition failed or another transaction got there first: re-read and recompute."""
     reasons = exc.cancellation_reasons or []
     return any(r is not None and r.code in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons)
+
+
+def _condition_failed(exc: Exception) -> bool:
+    """A single-item write refused by its ConditionExpression (botocore's ``ClientError``)."""
+    response = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code == "ConditionalCheckFailedException"
 
 
 def _translate(exc: Exception) -> Exception:
@@ -813,6 +889,85 @@ def save_job_progress(program_id: str, job: str, completed_through: str, at: dat
         raise _translate(exc) from exc
 
 
+# The program registry: every program and its time zone, so the jobs' hourly dispatch finds each
+# program (shipped or created at run time) in one Query, without a schedule per program.
+from shared.models import ProgramRegistryItem, program_registry_pk, program_registry_sk  # noqa: E402
+
+_REGISTRY_ITEM = ItemCodec(ProgramRegistryItem)
+
+
+def _registry_item(program_id: str, time_zone: str, at: datetime) -> Item:
+    return _REGISTRY_ITEM.item(
+        program_registry_pk(),
+        program_registry_sk(program_id),
+        time_zone=time_zone,
+        updated_at=clock.format_utc(at),
+    )
+
+
+@dataclass(frozen=True)
+class RegisteredProgram:
+    program_id: str
+    time_zone: str
+
+
+@dataclass(frozen=True)
+class ProgramsPage:
+    programs: list[RegisteredProgram]
+    more: bool
+    """More programs follow the last one: ask again with ``after`` = its id."""
+
+
+def list_programs(after: str | None = None, limit: int = 100) -> ProgramsPage:
+    """Up to ``limit`` registered programs in id order, after program ``after`` when given: one
+    strongly consistent Query on the registry partition (the only one the jobs may query besides
+    their outboxes)."""
+    names = {"#pk": "pk"}
+    values: dict[str, Any] = {":pk": {"S": program_registry_pk()}}
+    condition = "#pk = :pk"
+    if after is not None:
+        names["#sk"] = "sk"
+        values[":after"] = {"S": program_registry_sk(after)}
+        condition += " AND #sk > :after"
+    try:
+        response = _client().query(
+            TableName=MemberItem.Meta.table_name,
+            KeyConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ConsistentRead=True,
+            Limit=limit,
+        )
+    except Exception as exc:
+        raise _translate(exc) from exc
+    programs = [
+        RegisteredProgram(item.sk, item.time_zone)
+        for item in (_REGISTRY_ITEM.decode(raw) for raw in response.get("Items", []))
+    ]
+    return ProgramsPage(programs, bool(response.get("LastEvaluatedKey")))
+
+
+def register_program(program_id: str, time_zone: str, at: datetime) -> bool:
+    """Put the program in the registry unless it is there with this time zone (``True``: written).
+
+    :func:`save_program` does this with every version; this is for programs stored before the
+    registry existed (their config unchanged since, so no new version writes it).
+    """
+    try:
+        _client().put_item(
+            TableName=MemberItem.Meta.table_name,
+            Item=_registry_item(program_id, time_zone, at),
+            ConditionExpression="attribute_not_exists(#pk) OR #tz <> :tz",
+            ExpressionAttributeNames={"#pk": "pk", "#tz": "time_zone"},
+            ExpressionAttributeValues={":tz": {"S": time_zone}},
+        )
+    except Exception as exc:
+        if _condition_failed(exc):
+            return False
+        raise _translate(exc) from exc
+    return True
+
+
 # --- rate limits ----------------------------------------------------------------------
 
 RATE_PREFIX = "RATE#"
@@ -842,9 +997,7 @@ def take_rate_token(program_id: str, member_id: str, window: int, limit: int, ex
             },
         )
     except Exception as exc:
-        response = getattr(exc, "response", None)
-        code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-        if code == "ConditionalCheckFailedException":
+        if _condition_failed(exc):
             return False
         raise _translate(exc) from exc
     return True

@@ -80,10 +80,12 @@ def snapshot(config: ProgramConfig, state: MemberState, now: datetime) -> dict[s
 
 
 def ledger_entry(entry: LedgerEntry) -> dict[str, Any]:
+    refers = {"redemption_id": entry.redemption_id} if entry.redemption_id else {}
     return {
         "entry_id": entry.seq,
         "kind": entry.kind,
         entry.key_name: entry.key,
+        **refers,
         "event_type": entry.event_type,
         "occurred_at": time_text(entry.occurred_at),
         "recorded_at": time_text(entry.recorded_at),

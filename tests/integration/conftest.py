@@ -64,8 +64,9 @@ class Api:
         parsed = json.loads(payload) if payload else {}
         return Reply(status, parsed, payload, reply_headers)
 
-    # Client keys are unique per program; tests share the default program, so the helpers
-    # scope a test's keys to its member ("e1" -> "<member>.e1") unless told not to.
+    # Order ids are unique per program and tests share the default program, so the helpers
+    # scope a test's order ids (and, as before, its client keys, though those are per member
+    # now) to its member ("e1" -> "<member>.e1") unless told not to.
 
     def event(
         self, member: str, body: dict[str, Any], program: str = "default", at: datetime = NOW, scoped: bool = True
@@ -82,6 +83,9 @@ class Api:
     ) -> Reply:
         if scoped and key in body:
             body = {**body, key: f"{member}.{body[key]}"}
+        attributes = body.get("attributes") if scoped else None
+        if isinstance(attributes, dict) and isinstance(attributes.get("order_id"), str):
+            body = {**body, "attributes": {**attributes, "order_id": f"{member}.{attributes['order_id']}"}}
         return self.call("POST", f"/v1/programs/{program}/members/{member}/{route}", body, at=at)
 
     def member(self, member: str, program: str = "default", at: datetime = NOW) -> Reply:

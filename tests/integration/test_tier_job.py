@@ -71,12 +71,12 @@ def test_scripted_anniversaries_deduct_renew_and_downgrade(api: Api, tmp_path: P
         assert (report["due_seen"], report["changed"], report["published"]) == (1, 1, 1)
         assert tier_of(api, program, "silver") == ("bronze", 1500)
 
-        # Gold (12500 - 3000 = 9500 -> Silver) and the idle Gold (16000 - 3000 = 13000 -> Gold:
-        # the order that attained Gold was its activity in the first year)
+        # Gold (12500 - 3000 = 9500 -> Silver) and the idle Gold (16000 - 3000 = 13000, but the
+        # order that attained Gold opened its year and nothing came after: inactive -> Bronze)
         (report,) = run(api, "tier", program, "2027-02-11T00:10:00+08:00")
         assert report["changed"] == 2
         assert tier_of(api, program, "gold") == ("silver", 9500)
-        assert tier_of(api, program, "idle") == ("gold", 13000)
+        assert tier_of(api, program, "idle") == ("bronze", 13000)
 
         # Diamond: 41100 - 6000 = 35100 -> keeps Diamond, valid to 2028-03-01
         (report,) = run(api, "tier", program, "2027-03-02T00:10:00+08:00")
@@ -97,9 +97,9 @@ def test_scripted_anniversaries_deduct_renew_and_downgrade(api: Api, tmp_path: P
             "free_returns",
         ]
 
-        # A year without an order: the idle Gold member drops to Bronze at its next anniversary
+        # A year without an order: Silver drops to Bronze; Bronze is not evaluated yearly
         (report,) = run(api, "tier", program, "2028-02-11T00:10:00+08:00")
-        assert tier_of(api, program, "idle") == ("bronze", 10000)
+        assert tier_of(api, program, "idle") == ("bronze", 13000)
         assert tier_of(api, program, "gold") == ("bronze", 9500 - 1000)  # Silver, no order in 2027
 
         events = [
@@ -108,7 +108,7 @@ def test_scripted_anniversaries_deduct_renew_and_downgrade(api: Api, tmp_path: P
         ]
         assert sorted(events) == sorted(
             [
-                ("silver", "silver", "bronze", "downgrade"),
+                ("silver", "silver", "bronze", "inactive"),
                 ("gold", "gold", "silver", "downgrade"),
                 ("idle", "gold", "bronze", "inactive"),
                 ("gold", "silver", "bronze", "inactive"),
@@ -123,9 +123,9 @@ def test_scripted_anniversaries_deduct_renew_and_downgrade(api: Api, tmp_path: P
         body = snapshot(api, program, member)
         assert ledger_sum(api, member, program)[1] == body["growth"]
     entries = api.ledger("idle", program).body["entries"]
-    assert [e["kind"] for e in entries] == ["tier_evaluation", "tier_evaluation", "earn"]
+    assert [e["kind"] for e in entries] == ["tier_evaluation", "earn"]
     assert entries[0]["growth"] == -3000 and entries[0]["tier_after"] == "bronze"
-    assert entries[0]["evaluation_id"] == "tier@2028-02-10T03:00:00Z"
+    assert entries[0]["evaluation_id"] == "tier@2027-02-10T03:00:00Z"
 
 
 def _state(api: Api, program: str, members: list[str]) -> dict[str, Any]:
@@ -309,22 +309,25 @@ def test_bad_scheduled_events_are_refused_with_the_field_named(api: Api) -> None
 
 
 def test_the_schedule_input_is_the_one_the_template_deploys(api: Api) -> None:
+    # hourly, naming no program: each firing runs every program whose local time is then 00:xx
     (schedule,) = [s for s in api.manifest["schedules"] if s["input"]["detail"]["job"] == "tier"]
-    assert schedule["expression"] == "cron(10 0 * * ? *)"
-    assert schedule["time_zone"] == "Asia/Shanghai"
+    assert schedule["expression"] == "cron(10 * * * ? *)"
+    assert schedule["time_zone"] == "Etc/UTC"
     assert schedule["input"] == {
         "source": "loyalty.scheduler",
         "detail-type": "Scheduled Event",
         "time": "<aws.scheduler.scheduled-time>",
-        "detail": {"job": "tier", "program_id": "default"},
+        "detail": {"job": "tier", "local_hour": 0},
     }
     assert json.dumps(schedule["input"])
 
 
 def test_an_earn_after_an_anniversary_applies_it_first_whoever_comes_first(api: Api, tmp_path: Path) -> None:
-    # Given a Silver member (9500 growth) whose anniversary (2027-01-10 02:00Z) the job has not run yet
+    # Given a Silver member (9500 growth, active in its year) whose anniversary (2027-01-10 02:00Z)
+    # the job has not run yet
     program = new_program(api)
-    earn(api, program, "late", "a", "9500", "2026-01-10T02:00:00Z")
+    earn(api, program, "late", "a", "9499", "2026-01-10T02:00:00Z")
+    earn(api, program, "late", "a2", "1", "2026-06-01T02:00:00Z")
     # When an order of 600 comes in after the anniversary, before the job
     body = earn(api, program, "late", "b", "600", "2027-01-10T04:00:00Z")
     # Then the anniversary is applied first (9500 - 1000 = 8500, Silver), then the order: 9100, no Gold
@@ -362,7 +365,7 @@ def test_a_tier_change_an_earn_applied_is_published_in_the_jobs_shape(api: Api, 
         "member_id": "by-earn",
         "old_tier": "silver",
         "new_tier": "bronze",
-        "reason": "downgrade",
+        "reason": "inactive",  # the attaining order opened the year; nothing came after it
         "anniversary": "2027-01-15T02:00:00Z",
         "growth_deducted": 1000,
         "growth_after": 1510,

@@ -138,7 +138,8 @@ def _settled(lots: list[Lot], moment: datetime) -> list[Lot]:
 
 @dataclass
 class Order:
-    """What a completed order earned itself (not the monthly bonus) and its refunds so far."""
+    """What a completed order earned itself (not the monthly bonus), at which rates (points per
+    whole unit x tier multiplier; growth per unit x coefficient), and its refunds so far."""
 
     event_id: str
     amount: Decimal
@@ -146,9 +147,23 @@ class Order:
     growth: int
     expires_at: datetime | None
     available_at: datetime | None
+    occurred_at: datetime
+    points_rate: Fraction
+    growth_rate: Fraction
     refunded_amount: Decimal = Decimal(0)
     refunded_points: int = 0
     refunded_growth: int = 0
+
+
+@dataclass
+class Redemption:
+    """An applied redemption: business time, its ledger entry, what it drew from each lot, and
+    what reversals have not given back yet."""
+
+    occurred_at: datetime
+    entry_id: int
+    drawn: list[Lot]
+    left: list[Lot]
 
 
 def _credit(member: Member, lot: Lot) -> Lot:
@@ -185,12 +200,16 @@ class Member:
     attributes: dict[str, str] = field(default_factory=dict)
     ledger: list[dict[str, Any]] = field(default_factory=list)
     """Entries oldest first, in the shape the ledger route shows them."""
-    redemptions: dict[str, tuple[datetime, list[Lot]]] = field(default_factory=dict)
-    """Applied redemptions: business time and the points drawn from each lot."""
+    redemptions: dict[str, Redemption] = field(default_factory=dict)
+    """Applied redemptions by redemption_id."""
     debt: int = 0
     """Points a refund took back after they were spent (policy ``allow``): the balance is the
     lots minus this, and later credits pay it back first."""
     orders: dict[str, Order] = field(default_factory=dict)
+    forgiven: dict[int, int] = field(default_factory=dict)
+    """Points a refund let go because they had been spent (policy ``clamp``), by the refund's
+    entry_id: a later reversal of a redemption recorded before that refund gives them to it
+    first, so that a refund and a reversal end the same in either order (DESIGN invariant 8)."""
     outbox: list[dict[str, Any]] = field(default_factory=list)
     """``tier.changed`` details of anniversaries an earn applied: the tier job publishes them."""
     """Completed orders by order_id: what each earned and how much refunds took back."""
@@ -233,6 +252,8 @@ class Program:
         self.zone = ZoneInfo(document["time_zone"])
         self.rules = {rule["event_type"]: rule for rule in document["earning_rules"]}
         self.tiers = document["tiers"]
+        self.last_rates = (Fraction(0), Fraction(0))
+        """The (points, growth) rates of the last order priced: what its record keeps."""
 
     # --- calendar, in the program's time zone ---------------------------------------------
 
@@ -486,6 +507,7 @@ class Program:
         lots: list[dict[str, Any]],
         awards: list[dict[str, Any]],
         description: str | None,
+        refers: dict[str, str] | None = None,
     ) -> None:
         """Append the member's next ledger entry, as the ledger route shows it, after the change
         it records was applied to ``member`` (its totals are the entry's "after" figures)."""
@@ -506,6 +528,7 @@ class Program:
             "awards": awards,
             "config_version": self.version,
             "description": description,
+            **(refers or {}),
         }
         member.ledger.append(entry)
 
@@ -574,6 +597,7 @@ class Program:
         coefficient = max(coefficients, default=Fraction(1))
         growth = math.floor(amount * number(rule["growth_per_unit"]) * coefficient)
         awards = [{"rule": "order_completed", "points": points, "growth": growth}]
+        self.last_rates = (number(rule["points_per_unit"]) * multiplier, number(rule["growth_per_unit"]) * coefficient)
 
         month = occurred_at.astimezone(self.zone).strftime("%Y-%m")
         if member.months and month < min(member.months) and len(member.months) >= MONTHS_KEPT:
@@ -612,9 +636,16 @@ class Program:
         return [{"rule": event_type, "points": rule["points"], "growth": rule["growth"]}]
 
     def earn(
-        self, program_id: str, member: Member, body: dict[str, Any], occurred_at: datetime, now: datetime
+        self,
+        program_id: str,
+        member: Member,
+        body: dict[str, Any],
+        occurred_at: datetime,
+        now: datetime,
+        reported_elsewhere: bool = False,
     ) -> Outcome:
-        """``POST .../events`` of a new event_id; updates ``member`` only when it answers 201."""
+        """``POST .../events`` of a new event_id; updates ``member`` only when it answers 201.
+        ``reported_elsewhere``: the order id was reported by another member (unique per program)."""
         if occurred_at > now + timedelta(seconds=self.document["future_skew_seconds"]):
             return Outcome(422, code="VALIDATION_ERROR", field="occurred_at")
         attributes = body.get("attributes") or {}
@@ -622,14 +653,18 @@ class Program:
         currency = attributes.get("currency")
         if event_type == "order_completed" and currency not in (None, self.document["currency"]):
             return Outcome(422, code="VALIDATION_ERROR", field="attributes.currency")
-        if event_type == "order_completed" and attributes["order_id"] in member.orders:
+        if event_type == "order_completed" and (reported_elsewhere or attributes["order_id"] in member.orders):
             return Outcome(409, code="ORDER_ALREADY_REPORTED", field="attributes.order_id")
 
         # Anniversaries due by the event's business time come first, in the same entry.
         steps = self.anniversaries(member, occurred_at) if member.exists else []
         deductions = [step.deducted for step in steps]
         before_tier = member.tier
-        member.attributes.update(body.get("member_attributes") or {})
+        for name, value in (body.get("member_attributes") or {}).items():  # null removes a name
+            if value is None:
+                member.attributes.pop(name, None)
+            else:
+                member.attributes[name] = value
         if event_type not in self.rules:
             awards = [{"rule": event_type, "points": 0, "growth": 0}]
         elif event_type == "order_completed":
@@ -667,6 +702,8 @@ class Program:
                 own["growth"],
                 self.expiry(occurred_at),
                 available_at,
+                occurred_at,
+                *self.last_rates,
             )
 
         # Upgrades are immediate; a member's first event gives it the tier its growth reaches.
@@ -693,7 +730,8 @@ class Program:
             if member.last_qualifying_at is None or occurred_at > member.last_qualifying_at:
                 member.last_qualifying_at = occurred_at
             until = member.tier_valid_until
-            if member.period_start <= occurred_at and (until is None or occurred_at < until):
+            # the event that attains a tier opens its period: activity is what comes after
+            if not new_period and member.period_start <= occurred_at and (until is None or occurred_at < until):
                 member.period_active = True
         awards = [{"rule": "anniversary", "points": 0, "growth": -d} for d in deductions] + awards
 
@@ -747,6 +785,8 @@ class Program:
         order = member.orders.get(attributes["order_id"])
         if order is None:
             return Outcome(404, code="ORDER_NOT_FOUND", field="attributes.order_id")
+        if occurred_at < order.occurred_at:  # a refund never predates its order
+            return Outcome(422, code="VALIDATION_ERROR", field="occurred_at")
         if attributes.get("refund_amount") is None:
             amount = order.amount - order.refunded_amount
             if amount <= 0:
@@ -759,17 +799,18 @@ class Program:
         if refunded > order.amount:
             return Outcome(409, code="REFUND_EXCEEDS_ORDER", field="attributes.refund_amount")
 
-        def share(total: int) -> int:
-            if order.amount == 0:
-                return total
-            return math.floor(Fraction(total) * Fraction(refunded) / Fraction(order.amount))
+        # The order keeps what its kept amount earns at its own rates, with the earning rounding
+        # (README: refunds), never more than it earned: kept points and growth, cumulative.
+        kept = Fraction(order.amount - refunded)
+        kept_points = min(order.points, math.floor(math.floor(kept) * order.points_rate)) if kept > 0 else 0
+        kept_growth = min(order.growth, math.floor(kept * order.growth_rate)) if kept > 0 else 0
 
         cutoff = max(occurred_at, now)  # lots expired by either are gone
-        points = share(order.points) - order.refunded_points
+        points = order.points - kept_points - order.refunded_points
         lapsed = 0
         if order.expires_at is not None and order.expires_at <= cutoff:
             points, lapsed = 0, points  # expired with its lot: other lots are not charged
-        growth = min(share(order.growth) - order.refunded_growth, member.growth)
+        growth = min(order.growth - kept_growth - order.refunded_growth, member.growth)
 
         lots = _settled(member.lots, cutoff)
         drawn: list[Lot] = []
@@ -802,6 +843,8 @@ class Program:
         debt = remaining if (self.document.get("refunds") or {}).get("negative_balance", "clamp") == "allow" else 0
         forgiven = remaining - debt
         charged = points - forgiven
+        if forgiven:  # owed back by reversals of redemptions recorded before this refund
+            member.forgiven[member.seq + 1] = forgiven
         member.debt += debt
         member.balance -= charged
         member.growth -= growth
@@ -811,10 +854,12 @@ class Program:
         if member.growth < int(current["min_growth"]):
             lower = self.reached(member.growth)
             months = lower.get("validity_months")
+            # never before the events that set the tier: its own start, its current period
+            since = max(t for t in (occurred_at, member.tier_since, member.period_start) if t is not None)
             member.tier = lower["code"]
-            member.tier_since = occurred_at
-            member.tier_valid_until = self.months_later(occurred_at, months) if months else None
-            member.period_start, member.period_active = occurred_at, False
+            member.tier_since = since
+            member.tier_valid_until = self.months_later(since, months) if months else None
+            member.period_start, member.period_active = since, False
             tier_change = {"from": current["code"], "to": lower["code"], "reason": "refund"}
 
         order.refunded_amount = refunded
@@ -869,21 +914,27 @@ class Program:
             return Outcome(422, code="VALIDATION_ERROR", field="points")
         if not member.exists:
             return Outcome(404, code="MEMBER_NOT_FOUND")
-        if points > member.available(occurred_at):
+        # spendable at the business time, and not expired by the time the write is recorded
+        # (invariant 9: a backdated spend never draws a lot expired since)
+        recorded = max(occurred_at, now)
+
+        def eligible(lot: Lot) -> bool:
+            return lot.spendable_at(occurred_at) and lot.live_at(recorded)
+
+        if points > sum(lot.points for lot in member.lots if eligible(lot)):
             return Outcome(409, code="INSUFFICIENT_POINTS", field="points")
 
         drawn: list[Lot] = []
         remaining = points
         member.lots = _settled(member.lots, occurred_at)
         for lot in sorted(member.lots, key=_soonest_first):  # soonest-expiring first (invariant 4)
-            if remaining and lot.spendable_at(occurred_at):
+            if remaining and eligible(lot):
                 take = min(lot.points, remaining)
                 drawn.append(Lot(lot.expires_at, take))
                 lot.points -= take
                 remaining -= take
         member.lots = [lot for lot in member.lots if lot.points]
         member.balance -= points
-        member.redemptions[body["redemption_id"]] = (occurred_at, [Lot(d.expires_at, d.points) for d in drawn])
         member.version += 1
         self.record(
             member,
@@ -897,6 +948,12 @@ class Program:
             lots=[lot.view() for lot in drawn],
             awards=[],
             description=body.get("description"),
+        )
+        member.redemptions[body["redemption_id"]] = Redemption(
+            occurred_at,
+            member.seq,
+            [Lot(d.expires_at, d.points) for d in drawn],
+            [Lot(d.expires_at, d.points) for d in drawn],
         )
         return Outcome(
             201,
@@ -919,19 +976,51 @@ class Program:
         occurred_at: datetime,
         now: datetime,
     ) -> Outcome:
-        """``POST .../redemptions/{id}/reversal``: every drawn point back to its lot, except
-        points whose lot has expired by the later of the business and the request time."""
+        """``POST .../redemptions/{id}/reversal``: all that is left of the redemption, or
+        ``points`` of it (the points drawn last come back first), to the lots they came from,
+        except points whose lot has expired by the later of the business and the request time;
+        points that refunds recorded after the redemption could not take back (spent, policy
+        clamp) go to those refunds first."""
         if occurred_at > now + timedelta(seconds=self.document["future_skew_seconds"]):
             return Outcome(422, code="VALIDATION_ERROR", field="occurred_at")
         if redemption_id not in member.redemptions:
             return Outcome(404, code="REDEMPTION_NOT_FOUND", field="redemption_id")
-        redeemed_at, drawn = member.redemptions[redemption_id]
-        if occurred_at < redeemed_at:
+        redemption = member.redemptions[redemption_id]
+        if occurred_at < redemption.occurred_at:
             return Outcome(422, code="VALIDATION_ERROR", field="occurred_at")
+        remaining = sum(lot.points for lot in redemption.left)
+        wanted = remaining if body.get("points") is None else body["points"]
+        if wanted > remaining or remaining == 0:
+            return Outcome(409, code="REVERSAL_EXCEEDS_REDEMPTION", field="points")
+        taken: list[Lot] = []
+        left: list[Lot] = []
+        need = wanted
+        for lot in reversed(sorted(redemption.left, key=_soonest_first)):  # drawn last, back first
+            take = min(lot.points, need)
+            need -= take
+            if take:
+                taken.append(Lot(lot.expires_at, take))
+            if lot.points - take:
+                left.append(Lot(lot.expires_at, lot.points - take))
+        redemption.left = sorted(left, key=_soonest_first)
         cutoff = max(occurred_at, now)
-        returned = [lot for lot in drawn if lot.expires_at is None or lot.expires_at > cutoff]
-        lost = [lot for lot in drawn if lot.expires_at is not None and lot.expires_at <= cutoff]
-        for lot in sorted(returned, key=_soonest_first):
+        live = sorted((lot for lot in taken if lot.expires_at is None or lot.expires_at > cutoff), key=_soonest_first)
+        lost = sorted(
+            (lot for lot in taken if lot.expires_at is not None and lot.expires_at <= cutoff), key=_soonest_first
+        )
+        to_refunds = 0
+        for seq in sorted(member.forgiven):
+            if seq <= redemption.entry_id:
+                continue
+            for lot in live:  # soonest-expiring first
+                pay = min(lot.points, member.forgiven[seq])
+                lot.points -= pay
+                member.forgiven[seq] -= pay
+                to_refunds += pay
+            if not member.forgiven[seq]:
+                del member.forgiven[seq]
+        returned = [lot for lot in live if lot.points]
+        for lot in returned:
             # points rejoining a batch that still exists take its reminders; a batch that is
             # gone comes back with the reminders still ahead
             exists = any((k.expires_at, k.available_at) == (lot.expires_at, None) for k in member.lots if k.points)
@@ -939,11 +1028,12 @@ class Program:
             _credit(member, Lot(lot.expires_at, lot.points, None, reminders))
         points = sum(lot.points for lot in returned)
         not_revived = sum(lot.points for lot in lost)
+        reversal_id = body.get("reversal_id")
         member.version += 1
         self.record(
             member,
             "reversal",
-            ("redemption_id", redemption_id),
+            ("reversal_id", reversal_id) if reversal_id else ("redemption_id", redemption_id),
             None,
             occurred_at,
             now,
@@ -951,19 +1041,30 @@ class Program:
             growth=0,
             lots=[lot.view() for lot in returned],
             awards=[],
-            description=body.get("reason")
-            or (f"{not_revived} points not revived: their lot expired" if lost else None),
+            description=body.get("reason") or self._reversal_notes(not_revived, to_refunds),
+            refers={"redemption_id": redemption_id} if reversal_id else {},
         )
         return Outcome(
             201,
             {
                 "redemption_id": redemption_id,
+                "reversal_id": reversal_id,
                 "occurred_at": text(occurred_at),
+                "points_reversed": wanted,
                 "points_returned": points,
                 "returned": [lot.view() for lot in returned],
                 "points_not_revived": not_revived,
                 "not_revived": [lot.view() for lot in lost],
+                "points_to_refunds": to_refunds,
+                "points_left": sum(lot.points for lot in redemption.left),
                 "ledger_entry_id": member.seq,
                 "member": self.snapshot(program_id, member, now),
             },
         )
+
+    @staticmethod
+    def _reversal_notes(not_revived: int, to_refunds: int) -> str | None:
+        notes = [f"{not_revived} points not revived: their lot expired"] if not_revived else []
+        if to_refunds:
+            notes.append(f"{to_refunds} points went to refunds that could not take them back when they were spent")
+        return "; ".join(notes) or None

@@ -209,7 +209,16 @@ def program_documents(draw: st.DrawFn) -> dict[str, Any]:
 
 
 member_attribute_sets = st.sampled_from(
-    [{}, {}, {"account_type": "kol"}, {"account_type": "regular"}, {"plus": "yes"}, {"channel_owner": "x"}]
+    [
+        {},
+        {},
+        {"account_type": "kol"},
+        {"account_type": "regular"},
+        {"plus": "yes"},
+        {"channel_owner": "x"},
+        {"account_type": None},  # null removes a name
+        {"plus": None, "channel_owner": "y"},
+    ]
 )
 
 
@@ -235,7 +244,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.now = STARTS[0]
         self.members = {name: Member(self.member_id(name)) for name in MEMBERS}
         self.sent: list[tuple[str, str, dict[str, Any]]] = []  # (route, member, body) of every write
-        self.records: dict[tuple[str, str], tuple[str, str, Reply]] = {}  # (route, key) -> first 201
+        # (route, member name, key) -> first 201: client keys are scoped to the member they act on
+        self.records: dict[tuple[str, str, str], tuple[str, str, Reply]] = {}
         self.counter = 0
         self.member_writes: Counter[tuple[str, int]] = Counter()
         self.program_updated_at: datetime | None = None
@@ -294,6 +304,11 @@ class LedgerMachine(RuleBasedStateMachine):
         outcome = f"{kind} {reply.status} {reply.body['error']['code'] if 'error' in reply.body else ''}".strip()
         OUTCOMES[outcome] += 1
         event(outcome)
+        if by_member and "occurred_at" in body:
+            # A member's own write cannot choose its business time (invariant 9): refused before
+            # anything else, not counted against its rate limit, nothing written.
+            self.expect(reply, Outcome(403, code="BUSINESS_TIME_NOT_ALLOWED", field="occurred_at"))
+            return
         if by_member:
             # Member-initiated writes are counted per member and minute of request time, before
             # anything else (replays too): past the limit, 429 and nothing written.
@@ -302,7 +317,7 @@ class LedgerMachine(RuleBasedStateMachine):
             if self.member_writes[window] > MEMBER_WRITES_PER_MINUTE:
                 self.expect(reply, Outcome(429, code="RATE_LIMITED"))
                 return
-        first = self.records.get((route, key))
+        first = self.records.get((route, name, key))
         if first is not None:
             first_name, first_body, first_reply = first
             if first_name == name and first_body == json.dumps(body, sort_keys=True):
@@ -320,7 +335,11 @@ class LedgerMachine(RuleBasedStateMachine):
         if route == "events" and body["type"] == "order_refunded":
             outcome = self.program.refund(self.program_id, member, body, occurred_at, self.now)
         elif route == "events":
-            outcome = self.program.earn(self.program_id, member, body, occurred_at, self.now)
+            order_id = body["attributes"].get("order_id") if body["type"] == "order_completed" else None
+            elsewhere = any(order_id in other.orders for other in self.members.values() if other is not member)
+            if elsewhere:
+                OUTCOMES["events: an order id another member reported"] += 1
+            outcome = self.program.earn(self.program_id, member, body, occurred_at, self.now, elsewhere)
         else:
             outcome = self.program.redeem(self.program_id, member, body, occurred_at, self.now)
         self.expect(reply, outcome)
@@ -333,7 +352,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 if reply.body[detail]:
                     OUTCOMES[f"refunds 201 with {detail}"] += 1
         if reply.status == 201:
-            self.records[(route, key)] = (name, json.dumps(body, sort_keys=True), reply)
+            self.records[(route, name, key)] = (name, json.dumps(body, sort_keys=True), reply)
 
     def business_time(self, offset: int, local: bool) -> str:
         assert self.program is not None
@@ -416,14 +435,16 @@ class LedgerMachine(RuleBasedStateMachine):
         points=st.one_of(st.integers(1, 40), st.integers(1, 600)),
         offset=st.none() | offsets,
         description=st.none() | st.just("checkout"),
+        by_member=st.sampled_from([False, False, False, True]),
     )
-    def redeem(self, name: str, points: int, offset: int | None, description: str | None) -> None:
+    def redeem(self, name: str, points: int, offset: int | None, description: str | None, by_member: bool) -> None:
+        """A redemption, sometimes backdated (back ends may; a member may not: 403)."""
         body: dict[str, Any] = {"redemption_id": self.key("r"), "points": points}
         if offset is not None:
             body["occurred_at"] = self.business_time(offset, False)
         if description is not None:
             body["description"] = description
-        self.write("redemptions", name, body)
+        self.write("redemptions", name, body, by_member and offset is not None)
 
     @rule(
         name=st.sampled_from(MEMBERS),
@@ -450,54 +471,86 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(name=st.sampled_from(MEMBERS), points=st.integers(1, 30), times=st.sampled_from([1, 2, 11]))
     def member_redeems_in_a_burst(self, name: str, points: int, times: int) -> None:
         """The member redeems several times within one minute of request time: past the
-        per-member limit the answer is 429 and nothing is written."""
+        per-member limit the answer is 429 and nothing is written. A member with points redeems
+        at most what it has (more is the other rules' business)."""
+        available = self.members[name].available(self.now)
+        if available > 0:
+            points = max(1, min(points, available // max(times, 1)))
         for _ in range(times):
             self.write("redemptions", name, {"redemption_id": self.key("r"), "points": points}, by_member=True)
 
-    @precondition(lambda self: any(route == "redemptions" for route, _key in self.records))
+    @precondition(lambda self: any(route == "redemptions" for route, _name, _key in self.records))
     @rule(
         name=st.sampled_from(MEMBERS),
         pick=st.integers(0, 10_000),
         offset=st.none() | st.none() | offsets,
         owner=st.integers(0, 5),
         unknown=st.integers(0, 9),
+        part=st.sampled_from([None, None, None, 1, 10, 0.5, "over"]),
+        keyed=st.sampled_from([False, True, True]),
     )
-    def reverse_redemption(self, name: str, pick: int, offset: int | None, owner: int, unknown: int) -> None:
+    def reverse_redemption(
+        self, name: str, pick: int, offset: int | None, owner: int, unknown: int, part: Any, keyed: bool
+    ) -> None:
         """A redemption given back: usually the owner's and an applied one; sometimes another
-        member's or an unknown id (404); backdated before the redemption (422); again (a
-        replay, or with another body: 409)."""
-        applied = sorted(key for route, key in self.records if route == "redemptions")
+        member's or an unknown id (404); backdated before the redemption (422); all that is
+        left, or a part (``points``, with its own ``reversal_id`` or keyed by the redemption),
+        sometimes more than is left (409); again (a replay, or with another body: 409)."""
+        applied = sorted((n, key) for route, n, key in self.records if route == "redemptions")
         if not unknown:
             redemption_id = self.key("r")
         else:
-            redemption_id = applied[pick % len(applied)]
+            owner_name, redemption_id = applied[pick % len(applied)]
             if owner:
-                name = self.records[("redemptions", redemption_id)][0]
+                name = owner_name
         body: dict[str, Any] = {}
         if offset is not None:
             body["occurred_at"] = self.business_time(offset, False)
+        redemption = self.members[name].redemptions.get(redemption_id)
+        left = sum(lot.points for lot in redemption.left) if redemption else 0
+        if part == "over":
+            body["points"] = left + 1
+        elif isinstance(part, float):
+            body["points"] = max(1, int(left * part))
+        elif part is not None:
+            body["points"] = part
+        if keyed:
+            body["reversal_id"] = self.key("v")
+        self.reverse(name, redemption_id, body)
+        if keyed and pick % 3 == 0:  # the same reversal again, as it was or with another body
+            again = dict(body) if pick % 2 else {**body, "points": body.get("points", 0) + 1}
+            self.reverse(name, redemption_id, again)
+
+    def reverse(self, name: str, redemption_id: str, body: dict[str, Any]) -> Reply:
+        """Send a reversal and compare; replays and conflicts are decided from the records."""
         member = self.members[name]
         self.dirty.add(name)
         reply = self.call("POST", f"/members/{member.member_id}/redemptions/{redemption_id}/reversal", body)
         outcome_name = f"reversal {reply.status} {reply.body['error']['code'] if 'error' in reply.body else ''}"
         OUTCOMES[outcome_name.strip()] += 1
         event(outcome_name.strip())
-        record_key = ("reversal", f"{name}#{redemption_id}")
+        key_name = "reversal_id" if "reversal_id" in body else "redemption_id"
+        record_key = ("reversal", name, body.get("reversal_id") or redemption_id)
+        sent = json.dumps({"redemption_id": redemption_id, **body}, sort_keys=True)
         first = self.records.get(record_key)
         if first is not None:
-            if first[1] == json.dumps(body, sort_keys=True):
+            if first[1] == sent:
                 assert (reply.status, reply.body) == (200, first[2].body)
-                return
-            conflict = Outcome(409, code="IDEMPOTENCY_CONFLICT", field="redemption_id")
-            self.expect(reply, conflict)
-            return
+                return reply
+            self.expect(reply, Outcome(409, code="IDEMPOTENCY_CONFLICT", field=key_name))
+            return reply
         assert self.program is not None
         occurred_at = _parse(body["occurred_at"]) if "occurred_at" in body else self.now
         self.expect(reply, self.program.reverse(self.program_id, member, redemption_id, body, occurred_at, self.now))
         if reply.status == 201:
-            self.records[record_key] = (name, json.dumps(body, sort_keys=True), reply)
+            self.records[record_key] = (name, sent, reply)
+            if reply.body["points_to_refunds"]:
+                OUTCOMES["reversal 201 paying a refund"] += 1
+            if reply.body["points_left"]:
+                OUTCOMES["reversal 201 partial"] += 1
+        return reply
 
-    @precondition(lambda self: any(member.orders for member in self.members.values()))
+    @precondition(lambda self: any(self.members[name].orders for name in MEMBERS))
     @rule(
         name=st.sampled_from(MEMBERS),
         pick=st.integers(0, 10_000),
@@ -583,7 +636,7 @@ class LedgerMachine(RuleBasedStateMachine):
         offset=st.sampled_from([0, 3600, 86_400, 20 * 86_400]),
         spend=st.sampled_from([None, "all", "all", "future"]),
         share=st.sampled_from([None, "0.5", "0.25", "1"]),
-        again=st.sampled_from([None, "replay", "reported"]),
+        again=st.sampled_from([None, "replay", "reported", "commute", "commute in part"]),
     )
     def complete_spend_refund(
         self, name: str, amount: str, offset: int, spend: str | None, share: str | None, again: str | None
@@ -591,8 +644,14 @@ class LedgerMachine(RuleBasedStateMachine):
         """An order, (sometimes) everything available spent, then the order refunded (all of it, or a
         share): the points already spent are forgiven or become a negative balance, per policy.
         ``again``: the order's completion then sent again as it was (a replay, not a 409), or
-        reported again under a new event_id (409 ``ORDER_ALREADY_REPORTED``)."""
+        reported again under a new event_id (409 ``ORDER_ALREADY_REPORTED``). Or (``commute``)
+        the same on twin members, refund and reversal in either order (invariant 8)."""
         assert self.program is not None
+        if again is not None and again.startswith("commute"):
+            part = "half" if again == "commute in part" else None
+            spent = {None: "half", "all": "all", "future": "one"}[spend]
+            self.refund_and_reversal_commute(amount, spent, share, part)
+            return
         order_id = self.key("o")
         order = {"order_id": order_id, "settled_amount": amount}
         occurred_at = self.business_time(offset, False)
@@ -624,6 +683,71 @@ class LedgerMachine(RuleBasedStateMachine):
         elif again == "reported":
             self.write("events", name, {**copy.deepcopy(completed), "event_id": self.key("e")})
 
+    def refund_and_reversal_commute(self, amount: str, spend: str, share: str | None, part: str | None) -> None:
+        """DESIGN invariant 8: two twin members complete the same order and redeem the same
+        points; one then has the order refunded and the redemption reversed, the other the same
+        two in the other order. Both must end in the same state (and each step agrees with the
+        model as always)."""
+        assert self.program is not None
+        twins = []
+        for side in ("a", "b"):
+            name = f"twin{self.counter}{side}"
+            self.members[name] = Member(self.member_id(name))
+            twins.append(name)
+        completions = {}
+        for name in twins:
+            completions[name] = {
+                "event_id": self.key("e"),
+                "type": "order_completed",
+                "occurred_at": text(self.now),
+                "attributes": {"order_id": self.key("o"), "settled_amount": amount},
+            }
+            self.write("events", name, completions[name])
+        # the first twin's order reported for the second too: an order id is unique in the program
+        self.write("events", twins[1], copy.deepcopy(completions[twins[0]]))
+        available = self.members[twins[0]].available(self.now)
+        if available <= 0:
+            return
+        points = {"all": available, "half": max(1, available // 2), "one": 1}[spend]
+        redemption_ids = {}
+        for name in twins:
+            redemption_ids[name] = self.key("r")
+            self.write("redemptions", name, {"redemption_id": redemption_ids[name], "points": points})
+
+        def refund(name: str) -> None:
+            order_id = next(iter(self.members[name].orders))
+            attributes: dict[str, Any] = {"order_id": order_id}
+            if share is not None:
+                attributes["refund_amount"] = str((Decimal(amount) * Decimal(share)).quantize(Decimal("0.01")))
+            self.write(
+                "events",
+                name,
+                {
+                    "event_id": self.key("e"),
+                    "type": "order_refunded",
+                    "occurred_at": text(self.now),
+                    "attributes": attributes,
+                },
+            )
+
+        def reverse(name: str) -> None:
+            body: dict[str, Any] = {}
+            if part == "half":
+                body = {"points": max(1, points // 2), "reversal_id": self.key("v")}
+            self.reverse(name, redemption_ids[name], body)
+
+        refund(twins[0])
+        reverse(twins[0])
+        reverse(twins[1])
+        refund(twins[1])
+        first, second = (self.program.snapshot(self.program_id, self.members[n], self.now) for n in twins)
+        engine = [self.call("GET", f"/members/{self.members[n].member_id}").body for n in twins]
+        for snapshot in (first, second, *engine):
+            snapshot.pop("member_id"), snapshot.pop("version")
+        assert engine[0] == engine[1], _diff(engine[0], engine[1])
+        assert first == second, _diff(first, second)
+        OUTCOMES["refund and reversal commuted"] += 1
+
     # --- replays ----------------------------------------------------------------------
 
     @precondition(lambda self: bool(self.sent))
@@ -651,15 +775,19 @@ class LedgerMachine(RuleBasedStateMachine):
         change=st.sampled_from(["member", "body"]),
     )
     def conflicting_replay(self, route: str, pick: int, change: str) -> None:
-        """An applied key with another body, or for another member: 409, nothing changes."""
+        """An applied key with another body: 409, nothing changes. With ``member``, the same
+        request is first sent for another member: keys are scoped to the member, so it is that
+        member's own write (an order id, though, is unique in the program: 409
+        ``ORDER_ALREADY_REPORTED``)."""
         records = sorted(key for key in self.records if key[0] == route)
         if not records:
             return
         name, body_text, _reply = self.records[records[pick % len(records)]]
         body = json.loads(body_text)
         if change == "member":
-            name = MEMBERS[(MEMBERS.index(name) + 1) % len(MEMBERS)]
-        elif route == "redemptions":
+            names = list(self.members)  # the twins too
+            self.write(route, names[(names.index(name) + 1) % len(names)], copy.deepcopy(body))
+        if route == "redemptions":
             body["points"] += 1
         elif body["type"] == "order_completed":
             body["attributes"]["settled_amount"] = str(int(Decimal(body["attributes"]["settled_amount"])) + 1)
@@ -691,7 +819,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.reach_anniversary(*anniversary)
             return
         self.now += timedelta(seconds=seconds)
-        self.dirty.update(MEMBERS)
+        self.dirty.update(self.members)
         self.run_jobs(jobs)
 
     @precondition(lambda self: self.editable and any(m.tier_valid_until for m in self.members.values()))
@@ -713,7 +841,7 @@ class LedgerMachine(RuleBasedStateMachine):
         moment += timedelta(seconds=past)
         if moment > self.now:
             self.now = moment
-            self.dirty.update(MEMBERS)
+            self.dirty.update(self.members)
         return name
 
     @precondition(lambda self: self.editable)
@@ -732,7 +860,7 @@ class LedgerMachine(RuleBasedStateMachine):
         moment = due[pick % len(due)][0] + timedelta(seconds=past)
         if moment > self.now:
             self.now = moment
-            self.dirty.update(MEMBERS)
+            self.dirty.update(self.members)
         self.run_jobs(jobs or "expiry")
 
     def reach_anniversary(self, pick: int, past: int, amount: str | None) -> None:
@@ -745,6 +873,8 @@ class LedgerMachine(RuleBasedStateMachine):
             body["type"] = "order_completed"
             body["attributes"] = {"order_id": self.key("o"), "settled_amount": amount}
         self.write("events", name, body)
+        if self.members[name].outbox:  # a tier change the earn applied: the tier job publishes it
+            self.run_jobs("tier")
 
     def run_jobs(self, jobs: str) -> None:
         """Run each job as its schedule fires it, at the request clock: the events the bus got
@@ -763,8 +893,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert envelope["detail-type"] == envelope["id"].split(":")[0]
             expected: list[dict[str, Any]] = []
             changed = 0
-            for name in MEMBERS:
-                member = self.members[name]
+            for member in self.members.values():  # the twins too
                 version = member.version
                 if job == "tier":
                     expected += member.outbox
@@ -813,7 +942,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if normalized(document) != normalized(self.program.document):
             self.program = Program(document, self.program.version + 1)
             self.program_updated_at = self.now
-            self.dirty.update(MEMBERS)
+            self.dirty.update(self.members)
         assert reply.body["version"] == self.program.version
         assert reply.body["updated_at"] == text(self.program_updated_at)
 
@@ -830,7 +959,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         if self.program is not None:
-            for name in MEMBERS:
+            for name in self.members:
                 self.compare_member(name)
 
     def compare_member(self, name: str) -> None:
@@ -880,7 +1009,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert (entry["balance_after"], entry["growth_after"]) == (running_points, running_growth)
         assert (running_points, running_growth) == (points["balance"], snapshot["growth"])
         # 3. every client key took effect once
-        keys = [(e["kind"], e.get("event_id") or e.get("redemption_id")) for e in ledger
+        keys = [(e["kind"], e.get("event_id") or e.get("reversal_id") or e.get("redemption_id")) for e in ledger
                 if e["kind"] not in ("tier_evaluation", "expire")]  # fmt: skip  # the jobs' entries have no client key
         assert len(keys) == len(set(keys))
         # 4. a spend draws soonest-expiring lots first (never-expiring last)
@@ -924,40 +1053,59 @@ def _without_reasons(body: Any) -> Any:
     return body
 
 
+BREADTH = (
+    "events 201",
+    "events 200",
+    "events 409 IDEMPOTENCY_CONFLICT",
+    "events 422 VALIDATION_ERROR",
+    "redemptions 201",
+    "redemptions 200",
+    "redemptions 404 MEMBER_NOT_FOUND",
+    "redemptions 409 INSUFFICIENT_POINTS",
+    "redemptions 409 IDEMPOTENCY_CONFLICT",
+    "redemptions 422 VALIDATION_ERROR",
+    "refunds 201",
+    "refunds 404 ORDER_NOT_FOUND",
+    "refunds 409 REFUND_EXCEEDS_ORDER",
+    "refunds 422 VALIDATION_ERROR",
+    "events 409 ORDER_ALREADY_REPORTED",
+    "events: an order id another member reported",
+    "reversal 201",
+    "reversal 201 partial",
+    "reversal 409 REVERSAL_EXCEEDS_REDEMPTION",
+    "reversal 201 paying a refund",
+    "refund and reversal commuted",
+    "member redemptions 403 BUSINESS_TIME_NOT_ALLOWED",
+    "member redemptions 201",
+    "member redemptions 403 FORBIDDEN",
+    "member redemptions 429 RATE_LIMITED",
+    "tier job changed members",
+    "expiry job changed members",
+    "tier.changed",
+    "tier.changed applied by an earn",
+    "points.expired",
+    "points.expiring",
+)
+"""Every kind of answer the generators must reach, or agreement proves little."""
+TOP_UPS = 3
+"""Runs of 20 fresh random examples added when the derandomized run missed a rare outcome: a
+rule's odds shift with every edit of the machine, the coverage should not."""
+
+
 def test_engine_agrees_with_the_model(api: Api, tmp_path: Path) -> None:
     LedgerMachine.api = api
     OUTCOMES.clear()
     with events_to(tmp_path / "events.jsonl") as events_file:
         LedgerMachine.events_file = events_file
-        run_state_machine_as_test(LedgerMachine, settings=proof_settings(40, stateful_step_count=40))
+        run_state_machine_as_test(LedgerMachine, settings=proof_settings(60, stateful_step_count=40))
+        for _ in range(TOP_UPS):
+            if all(OUTCOMES[outcome] for outcome in BREADTH):
+                break
+            # Agreement failures here are as real as in the first run: every step is checked.
+            top_up = proof_settings(20, stateful_step_count=40, derandomize=False, database=None)
+            run_state_machine_as_test(LedgerMachine, settings=top_up)
     print(dict(OUTCOMES))
-    # The generators must reach every kind of answer, or agreement proves little.
-    for outcome in (
-        "events 201",
-        "events 200",
-        "events 409 IDEMPOTENCY_CONFLICT",
-        "events 422 VALIDATION_ERROR",
-        "redemptions 201",
-        "redemptions 200",
-        "redemptions 404 MEMBER_NOT_FOUND",
-        "redemptions 409 INSUFFICIENT_POINTS",
-        "redemptions 409 IDEMPOTENCY_CONFLICT",
-        "redemptions 422 VALIDATION_ERROR",
-        "refunds 201",
-        "refunds 404 ORDER_NOT_FOUND",
-        "refunds 409 REFUND_EXCEEDS_ORDER",
-        "refunds 422 VALIDATION_ERROR",
-        "events 409 ORDER_ALREADY_REPORTED",
-        "member redemptions 201",
-        "member redemptions 403 FORBIDDEN",
-        "member redemptions 429 RATE_LIMITED",
-        "tier job changed members",
-        "expiry job changed members",
-        "tier.changed",
-        "tier.changed applied by an earn",
-        "points.expired",
-        "points.expiring",
-    ):
+    for outcome in BREADTH:
         assert OUTCOMES[outcome] > 0, (
             f"breadth, not agreement: no case reached {outcome!r} (every step agreed with the model). "
             "A PROOFS_RANDOM=1 run can miss a rare outcome; rerun it or raise PROOFS_SCALE.",

@@ -149,6 +149,11 @@ def test_a_backdated_upgrade_never_starts_a_period_before_an_evaluated_anniversa
     assert api.call("PUT", f"/v1/programs/{program}", config, at=start).status == 201
     member = "m"
     assert api.event(member, order("o1", "150", "2026-01-10T00:00:00Z"), program, at=start).status == 201
+    # activity in Silver's first year (the attaining order opens the year, it is not activity in it)
+    assert (
+        api.event(member, order("o0", "1", "2026-06-01T00:00:00Z"), program, at=datetime(2026, 6, 2, tzinfo=UTC)).status
+        == 201
+    )
     later = datetime(2027, 1, 20, tzinfo=UTC)
     # A login (not qualifying) on the 20th applies the anniversary of the 10th: silver renewed.
     login = {"event_id": "l1", "type": "login", "occurred_at": "2027-01-20T00:00:00Z"}

@@ -119,6 +119,7 @@ states = st.builds(
         st.dates().map(lambda d: d.isoformat()[:7]), st.builds(MonthActivity, st.integers(0, 9), st.booleans())
     ),
     attributes=st.dictionaries(keys, st.text(max_size=8), max_size=3),
+    forgiven=st.dictionaries(st.integers(1, 10**6), st.integers(1, 10**6), max_size=3),
     ledger_seq=st.integers(1, 10**6),
     created_at=st.none() | moments,
 )
@@ -143,6 +144,7 @@ entries = st.builds(
     awards=st.lists(awards, max_size=3).map(tuple),
     config_version=st.integers(1, 99),
     description=st.none() | st.text(max_size=20),
+    redemption_id=st.none() | keys,
 )
 amounts = st.decimals(min_value=0, max_value=10**6, places=2).map(Decimal)
 orders = st.builds(
@@ -154,9 +156,14 @@ orders = st.builds(
     growth=st.integers(0, 10**6),
     lot_expires_at=st.none() | moments,
     lot_available_at=st.none() | moments,
+    member_id=st.just("m1"),  # the member the record is written for
+    occurred_at=st.none() | moments,
+    points_rate=st.none() | amounts,
+    growth_rate=st.none() | amounts,
     refunded_amount=amounts,
     refunded_points=st.integers(0, 10**6),
     refunded_growth=st.integers(0, 10**6),
+    refund_ids=st.lists(keys, max_size=3).map(tuple),
     version=st.integers(1, 50),
 )
 

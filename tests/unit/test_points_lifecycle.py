@@ -8,7 +8,6 @@ Orders earn floor(amount) points and floor(amount) growth (Registered/Bronze mul
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -22,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.errors import InsufficientPoints, RefundExceedsOrder
-from shared.points import OrderRecord, Reminder, apply_refund, reverse_redemption, sweep
+from shared.points import OrderRecord, Reminder, apply_refund, kept_award, reverse_redemption, sweep
 from shared.program import OrderRule, ProgramConfig
 from shared.rules import (
     BusinessEvent,
@@ -87,6 +86,8 @@ def earn(config: ProgramConfig, state: MemberState, at: datetime, amount: str) -
         growth=own.growth,
         lot_expires_at=lot_expiry(config, at),
         lot_available_at=at + timedelta(days=pending) if pending else None,
+        points_rate=outcome.order_rates[0] if outcome.order_rates else None,
+        growth_rate=outcome.order_rates[1] if outcome.order_rates else None,
     )
     return check(outcome.state), record
 
@@ -219,9 +220,10 @@ def test_three_partial_refunds_reverse_exactly_the_whole_order(any_policy: Progr
         reversed_points.append(outcome.points_reversed)
         reversed_growth.append(outcome.growth_reversed)
 
-    # Then the cumulative shares are floor(33.33), floor(66.66) - 33, 100 - 66: no drift
-    assert reversed_points == [33, 33, 34]
-    assert reversed_growth == [33, 33, 34]
+    # Then the order keeps what its kept amount earns (66.67 -> 66, 33.34 -> 33, 0 -> 0), so the
+    # reversals are 100 - 66, 66 - 33, 33 - 0: cumulative, no drift
+    assert reversed_points == [34, 33, 33]
+    assert reversed_growth == [34, 33, 33]
     assert record.refunded_amount == Decimal("100.00")
     assert (record.refunded_points, record.refunded_growth) == (100, 100)
     assert state.lots == (PointsLot(EXP_2026, 40),)
@@ -236,7 +238,7 @@ def test_partial_refund_shares_floor_cumulatively_on_a_fractional_amount(default
     # Given an order of 250.50 (250 points)
     state, record = earn(default_config, new_member(), T0, "250.50")
 
-    # When 0.50 is refunded / Then floor(250 x 0.50 / 250.50) = 0 points
+    # When 0.50 is refunded / Then the kept 250.00 still earns 250 points: 0 reversed
     first = apply_refund(default_config, state, record, Decimal("0.50"), T0)
     assert first.points_reversed == 0
     assert check(first.state).points_balance == 250
@@ -456,7 +458,7 @@ def test_reversal_returns_points_to_the_lots_they_came_from(default_config: Prog
 
     # When the redemption is reversed
     at = utc("2026-07-02T04:00:00Z")
-    outcome = reverse_redemption(default_config, spend.state, spend.drawn, at)
+    outcome = reverse_redemption(default_config, spend.state, spend.drawn, at, redeemed_seq=0)
 
     # Then each lot gets its points back, with the same expiry; nothing is lost
     assert outcome.returned == spend.drawn
@@ -474,7 +476,7 @@ def test_reversal_does_not_revive_points_whose_lot_expired(default_config: Progr
     spend = spend_points(state, 150, utc("2026-07-01T04:00:00Z"))
 
     # When it is reversed exactly when the 2026 lot expires
-    outcome = reverse_redemption(default_config, spend.state, spend.drawn, EXP_2026)
+    outcome = reverse_redemption(default_config, spend.state, spend.drawn, EXP_2026, redeemed_seq=0)
 
     # Then the 2026 points are lost, the 2027 ones return
     assert outcome.returned == (PointsLot(EXP_2027, 50),)
@@ -492,7 +494,7 @@ def test_reversal_pays_a_refund_debt_first(make_config: ConfigFactory) -> None:
     assert (check(refund.state).points_balance, refund.state.points_debt) == (-60, 60)
 
     # When the redemption is reversed
-    outcome = reverse_redemption(config, refund.state, spend.drawn, T0 + timedelta(days=3))
+    outcome = reverse_redemption(config, refund.state, spend.drawn, T0 + timedelta(days=3), redeemed_seq=0)
 
     # Then its 60 points pay the debt, nothing is added to a lot, and the balance is back at 0
     assert outcome.returned == (PointsLot(EXP_2027, 60),)
@@ -508,7 +510,7 @@ def test_reversal_larger_than_the_debt_pays_it_and_keeps_the_rest(make_config: C
     assert (refund.debt_added, check(refund.state).points_balance) == (30, -30)
 
     # When the 100-point redemption is reversed / Then 30 pay the debt and 70 return to the lot
-    outcome = reverse_redemption(config, refund.state, spend.drawn, T0 + timedelta(days=2))
+    outcome = reverse_redemption(config, refund.state, spend.drawn, T0 + timedelta(days=2), redeemed_seq=0)
     assert outcome.returned == (PointsLot(EXP_2027, 100),)
     assert (check(outcome.state).points_debt, outcome.state.points_balance) == (0, 70)
     assert outcome.state.lots == (PointsLot(EXP_2027, 70),)
@@ -683,13 +685,17 @@ def test_reversal_into_an_announced_lot_does_not_announce_it_again(default_confi
     spend = spend_points(first.state, 40, EXP_2027 - timedelta(days=20))
 
     # When the spend is reversed / Then the lot is 100 again, still only the 7-day reminder ahead
-    outcome = reverse_redemption(default_config, spend.state, spend.drawn, EXP_2027 - timedelta(days=19))
+    outcome = reverse_redemption(
+        default_config, spend.state, spend.drawn, EXP_2027 - timedelta(days=19), redeemed_seq=0
+    )
     assert outcome.state.lots == (PointsLot(EXP_2027, 100),)
     assert outcome.state.lots[0].remind_at == (EXP_2027 - timedelta(days=7),)
 
     # And when the whole lot was spent and comes back after the 30-day window, only 7 days is ahead
     all_spent = spend_points(first.state, 100, EXP_2027 - timedelta(days=20))
-    back = reverse_redemption(default_config, all_spent.state, all_spent.drawn, EXP_2027 - timedelta(days=19))
+    back = reverse_redemption(
+        default_config, all_spent.state, all_spent.drawn, EXP_2027 - timedelta(days=19), redeemed_seq=0
+    )
     assert back.state.lots[0].remind_at == (EXP_2027 - timedelta(days=7),)
 
 
@@ -852,8 +858,9 @@ def test_random_lifecycles_keep_balance_equal_to_lots_minus_debt_and_to_the_ledg
             drawn = redemptions[index]
             if drawn is None:
                 continue
-            reversal = reverse_redemption(config, state, drawn, now)
-            assert Counter(reversal.returned + reversal.lost) == Counter(drawn)
+            reversal = reverse_redemption(config, state, drawn, now, redeemed_seq=0)
+            given_back = reversal.returned + reversal.lost + reversal.to_refunds
+            assert sum(lot.points for lot in given_back) == sum(lot.points for lot in drawn)
             assert all(lot.expires_at is None or lot.expires_at > now for lot in reversal.returned)
             ledger += sum(lot.points for lot in reversal.returned)
             redemptions[index] = None
@@ -952,3 +959,86 @@ def test_a_refunds_remainder_takes_spendable_points_before_another_orders_pendin
     assert outcome.drawn == (PointsLot(spendable.expires_at, 40), PointsLot(pending_c.expires_at, 30))
     assert outcome.forgiven == 30
     assert check(outcome.state).lots == ()
+
+
+def test_an_order_never_keeps_more_than_its_kept_amount_earns(make_config: ConfigFactory) -> None:
+    # Given 1 point per 1000 CNY: an order of 1999 earns 1 point (ERPNext's case)
+    def rates(raw: dict[str, Any]) -> None:
+        rule = next(r for r in raw["earning_rules"] if r["event_type"] == "order_completed")
+        rule["points_per_unit"] = "0.001"
+        rule["growth_per_unit"] = "0.001"
+
+    config = make_config(rates)
+    state, record = earn_at_rates(config, new_member(), T0, "1999")
+    assert (record.points, record.growth) == (1, 1)
+
+    # When 1000 of it is refunded / Then the kept 999 earns 0: the point and the growth go back
+    outcome = apply_refund(config, state, record, Decimal("1000"), T0)
+    assert (outcome.points_reversed, outcome.growth_reversed) == (1, 1)
+    assert check(outcome.state).points_balance == 0
+
+
+def test_kept_award_uses_the_earning_rounding(make_config: ConfigFactory) -> None:
+    # 2 points per whole unit: an order of 2.00 earns 4; with 0.50 refunded the kept 1.50 earns
+    # floor(1) x 2 = 2 (not the proportional 3)
+    def rates(raw: dict[str, Any]) -> None:
+        rule = next(r for r in raw["earning_rules"] if r["event_type"] == "order_completed")
+        rule["points_per_unit"] = "2"
+
+    config = make_config(rates)
+    state, record = earn_at_rates(config, new_member(), T0, "2.00")
+    assert record.points == 4
+    assert kept_award(record, Decimal("1.50"))[0] == 2
+    outcome = apply_refund(config, state, record, Decimal("0.50"), T0)
+    assert outcome.points_reversed == 2
+
+
+def earn_at_rates(
+    config: ProgramConfig, state: MemberState, at: datetime, amount: str
+) -> tuple[MemberState, OrderRecord]:
+    """An order at whatever rates the config has (``earn`` checks the default rates)."""
+    n = next(_numbers)
+    event = BusinessEvent(f"e-{n}", "order_completed", at, {"order_id": f"o-{n}", "settled_amount": Decimal(amount)})
+    outcome = apply_event(config, state, event)
+    own = next(a for a in outcome.awards if a.rule == "order_completed")
+    assert outcome.order_rates is not None
+    record = OrderRecord(
+        order_id=f"o-{n}",
+        event_id=event.event_id,
+        amount=Decimal(amount),
+        points=own.points,
+        growth=own.growth,
+        lot_expires_at=lot_expiry(config, at),
+        lot_available_at=None,
+        points_rate=outcome.order_rates[0],
+        growth_rate=outcome.order_rates[1],
+    )
+    return check(outcome.state), record
+
+
+@pytest.mark.parametrize("share", ["100", "40"])
+def test_a_refund_and_a_reversal_end_the_same_in_either_order(make_config: ConfigFactory, share: str) -> None:
+    # Given an order's 100 points all spent (policy clamp)
+    config = policy(make_config, "clamp")
+    state, record = earn(config, new_member(), T0, "100")
+    spend = spend_points(state, 100, T0 + timedelta(days=1))
+    spent = replace(spend.state, ledger_seq=2)  # the order is entry 1, the redemption entry 2
+    later = T0 + timedelta(days=2)
+
+    # When the order is refunded, then the redemption reversed
+    refund = apply_refund(config, spent, record, Decimal(share), later)
+    assert refund.forgiven == int(share)
+    refunded = replace(refund.state, ledger_seq=3)
+    first = reverse_redemption(config, refunded, spend.drawn, later, redeemed_seq=2)
+    # Or the other way round
+    back = reverse_redemption(config, spent, spend.drawn, later, redeemed_seq=2)
+    second = apply_refund(config, replace(back.state, ledger_seq=3), record, Decimal(share), later)
+
+    # Then both end with the same points, and the reversal paid the refund what it forgave
+    assert sum(lot.points for lot in first.to_refunds) == int(share)
+    assert (first.state.points_balance, first.state.lots, first.state.forgiven) == (
+        second.state.points_balance,
+        second.state.lots,
+        second.state.forgiven,
+    )
+    assert check(first.state).points_balance == 100 - int(share)

@@ -120,8 +120,8 @@ def test_an_inactive_member_drops_to_bronze_whatever_its_growth(default_config: 
     state = earn(default_config, new_member(), order("2026-01-10T02:00:00Z", "25000"))
     assert state.tier == "gold"
     state = earn(default_config, state, login("2026-06-01T02:00:00Z"))
-    assert state.tier_period_active is True  # the attaining order itself was activity in the period
-    state = MemberState(**{**state.__dict__, "tier_period_active": False})  # as if Gold came by a review
+    # the attaining order opens the period and is not activity in it; logins do not qualify
+    assert state.tier_period_active is False
     evaluation = evaluate_tier(default_config, state, utc("2027-01-10T02:00:00Z"))
     assert evaluation is not None
     assert evaluation.state.growth == 25005 - 3000
@@ -131,18 +131,25 @@ def test_an_inactive_member_drops_to_bronze_whatever_its_growth(default_config: 
 
 
 def test_a_gold_member_inactive_for_a_year_drops_to_bronze(default_config: ProgramConfig) -> None:
-    # Gold attained by an order on 2026-01-10; the next order comes only after the anniversary
+    # Gold attained by an order on 2026-01-10, and nothing else for a year: an idle first year
     state = earn(default_config, new_member(), order("2026-01-10T02:00:00Z", "16000"))
+    assert state.tier_period_active is False  # the attaining order opens the period, it is not activity in it
     evaluation = evaluate_tier(default_config, state, utc("2027-01-10T02:00:00Z"))
     assert evaluation is not None
-    assert evaluation.state.tier == "gold"  # the attaining order counts as activity in its year
-    state = evaluation.state
-    assert state.tier_period_active is False
-    evaluation = evaluate_tier(default_config, state, utc("2028-01-10T02:00:00Z"))
-    assert evaluation is not None
     assert evaluation.state.tier == "bronze"
-    assert evaluation.state.growth == 16000 - 3000 - 3000  # 10000 is Gold's threshold: inactivity decides
+    assert evaluation.state.growth == 16000 - 3000  # 13000 reaches Gold's threshold: inactivity decides
     assert evaluation.change is not None and evaluation.change.reason == "inactive"
+
+
+def test_an_order_after_attaining_keeps_the_tier_at_the_anniversary(default_config: ProgramConfig) -> None:
+    # Gold attained on 2026-01-10, one more order a second later: that one is activity in the year
+    state = earn(default_config, new_member(), order("2026-01-10T02:00:00Z", "16000"))
+    state = earn(default_config, state, order("2026-01-10T02:00:01Z", "1"))
+    assert state.tier_period_active is True
+    evaluation = evaluate_tier(default_config, state, utc("2027-01-10T02:00:00Z"))
+    assert evaluation is not None
+    assert evaluation.state.tier == "gold"
+    assert evaluation.state.tier_period_active is False  # the next year starts idle
 
 
 def test_inactive_tier_never_raises_a_member_above_its_growth(default_config: ProgramConfig) -> None:
@@ -170,9 +177,10 @@ def test_a_member_who_upgraded_mid_year_is_evaluated_on_the_new_tiers_anniversar
     state = earn(default_config, new_member(), order("2026-02-01T02:00:00Z", "3000"))
     state = earn(default_config, state, order("2026-07-15T02:00:00Z", "8000"))
     assert state.tier == "gold"
+    state = earn(default_config, state, order("2026-09-01T02:00:00Z", "1"))  # activity in Gold's year
     assert state.tier_valid_until == utc("2027-07-15T02:00:00Z")
     assert evaluate_tier(default_config, state, utc("2027-02-01T02:00:00Z")) is None
-    # At Gold's anniversary Gold's deduction (3000) applies: 11000 - 3000 = 8000 -> Silver
+    # At Gold's anniversary Gold's deduction (3000) applies: 11001 - 3000 = 8001 -> Silver
     evaluation = evaluate_tier(default_config, state, utc("2027-07-15T02:00:00Z"))
     assert evaluation is not None
     assert evaluation.deducted == 3000
@@ -219,10 +227,9 @@ def test_an_overdue_member_is_caught_up_one_anniversary_at_a_time(default_config
     assert evaluation is not None
     steps = evaluation.steps
     assert [(s.tier_before, s.tier_after, s.deducted, s.reason) for s in steps] == [
-        ("diamond", "diamond", 6000, "renewed"),  # the attaining order was activity in year one
-        ("diamond", "bronze", 6000, "inactive"),
+        ("diamond", "bronze", 6000, "inactive"),  # the attaining order is not activity in year one
     ]
-    assert evaluation.state.growth == 43000 - 12000
+    assert evaluation.state.growth == 43000 - 6000
     change = evaluation.change
     assert change is not None and (change.old, change.new, change.reason) == ("diamond", "bronze", "inactive")
 
@@ -258,7 +265,7 @@ def test_the_outlook_tells_what_to_earn_to_keep_and_to_reach_a_tier(default_conf
     ahead = outlook(default_config, state)
     assert ahead.next_evaluation_at == utc("2027-03-05T02:00:00Z")
     assert ahead.keep_growth_needed == 2000 + 1000 - 2500
-    assert ahead.keep_activity_needed is False  # the order that attained Silver counts
+    assert ahead.keep_activity_needed is True  # the order that attained Silver opened the period
     assert ahead.next_tier is not None and ahead.next_tier.code == "gold"
     assert ahead.next_tier_growth_needed == 10000 - 2500
 
