@@ -11,8 +11,11 @@
 | job state        | PROGRAM#{program}                    | JOB#{job}          |
 | completed order  | PROGRAM#{program}#ORDER#{order}      | ORDER              |
 | redemption left  | PROGRAM#{program}#MEMBER#{member}    | REDEMPTION#{id}    |
+| program registry | PROGRAMS                             | {program}          |
 
-Ids never contain ``#`` (the API refuses them), so keys cannot collide. Request records sit
+Ids never contain ``#`` (the API refuses them), so keys cannot collide; the registry's
+``PROGRAMS`` partition (every program, for the hourly job dispatch) is the one key that does not
+start with a program id. Request records sit
 in their own partitions, one per member and key: a client key is scoped to the member it acts
 on (two members may use the same ``redemption_id``; neither learns of the other's). An order
 id is unique in its program: its record has the program-wide key and names its member.

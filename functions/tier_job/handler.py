@@ -1,6 +1,8 @@
 """The tier evaluation job: anniversaries, deductions and downgrades of the members due by now.
 
-Run daily by an EventBridge schedule in the program's time zone; the event's ``time`` is now.
+Run by one hourly EventBridge Scheduler schedule: without a program id the run starts, one
+invocation each, every program whose local hour it is (``shared.job_handler``); with one it runs
+that program. The event's ``time`` is now.
 """
 
 from typing import Any
