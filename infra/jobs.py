@@ -28,6 +28,19 @@ from infra.nag import acknowledge
 SCHEDULE_SOURCE = "loyalty.scheduler"
 
 
+def _on_keys(action: str, table: dynamodb.ITable, leading_keys: list[str]) -> iam.PolicyDocument:
+    """``action`` on the table, only on items whose partition key matches one of ``leading_keys``."""
+    return iam.PolicyDocument(
+        statements=[
+            iam.PolicyStatement(
+                actions=[action],
+                resources=[table.table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": leading_keys}},
+            )
+        ]
+    )
+
+
 def job_function_name(stage: str, spec: JobSpec) -> str:
     """A fixed name, so the function's own role can allow it to invoke itself (continuations)
     without a dependency cycle between the function and its role."""
@@ -72,29 +85,9 @@ class Jobs(Construct):
                     ),
                     # Queries on the table: its own outbox (to drain it) and the program registry
                     # (to dispatch); members are found through the due-date index, granted apart.
-                    "Query": iam.PolicyDocument(
-                        statements=[
-                            iam.PolicyStatement(
-                                actions=["dynamodb:Query"],
-                                resources=[table.table_arn],
-                                conditions={
-                                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(constants.JOB_QUERY_KEYS)}
-                                },
-                            )
-                        ]
-                    ),
+                    "Query": _on_keys("dynamodb:Query", table, list(constants.JOB_QUERY_KEYS)),
                     # Published events leave the outbox: deletes (BatchWriteItem) on outbox keys only.
-                    "Outbox": iam.PolicyDocument(
-                        statements=[
-                            iam.PolicyStatement(
-                                actions=["dynamodb:BatchWriteItem"],
-                                resources=[table.table_arn],
-                                conditions={
-                                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [constants.OUTBOX_KEYS]}
-                                },
-                            )
-                        ]
-                    ),
+                    "Outbox": _on_keys("dynamodb:BatchWriteItem", table, [constants.OUTBOX_KEYS]),
                     # Its own continuations, and a dispatch's start of each program's run.
                     "Continue": iam.PolicyDocument(
                         statements=[iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self_arn])]

@@ -68,28 +68,13 @@ def check(state: MemberState) -> MemberState:
 
 
 def earn(config: ProgramConfig, state: MemberState, at: datetime, amount: str) -> tuple[MemberState, OrderRecord]:
-    """Complete an order, and keep its record the way the engine does (its own award only)."""
-    n = next(_numbers)
-    event = BusinessEvent(f"e-{n}", "order_completed", at, {"order_id": f"o-{n}", "settled_amount": Decimal(amount)})
+    """Complete an order at the default rates (1 point and 1 growth per unit, times the tier's
+    multiplier), and keep its record the way the engine does (its own award only)."""
     multiplier = config.tier(state.tier or config.tiers[0].code).points_multiplier
-    outcome = apply_event(config, state, event)
-    own = next(a for a in outcome.awards if a.rule == "order_completed")
-    assert own.points == floor_int(floor_int(Decimal(amount)) * multiplier)
-    assert own.growth == floor_int(Decimal(amount))
-    rule = config.rule_for("order_completed")
-    pending = rule.pending_days if isinstance(rule, OrderRule) else 0
-    record = OrderRecord(
-        order_id=f"o-{n}",
-        event_id=event.event_id,
-        amount=Decimal(amount),
-        points=own.points,
-        growth=own.growth,
-        lot_expires_at=lot_expiry(config, at),
-        lot_available_at=at + timedelta(days=pending) if pending else None,
-        points_rate=outcome.order_rates[0] if outcome.order_rates else None,
-        growth_rate=outcome.order_rates[1] if outcome.order_rates else None,
-    )
-    return check(outcome.state), record
+    state, record = earn_at_rates(config, state, at, amount)
+    assert record.points == floor_int(floor_int(Decimal(amount)) * multiplier)
+    assert record.growth == floor_int(Decimal(amount))
+    return state, record
 
 
 def policy(make_config: ConfigFactory, negative_balance: str, pending_days: int = 0, **overrides: Any) -> ProgramConfig:
@@ -996,12 +981,14 @@ def test_kept_award_uses_the_earning_rounding(make_config: ConfigFactory) -> Non
 def earn_at_rates(
     config: ProgramConfig, state: MemberState, at: datetime, amount: str
 ) -> tuple[MemberState, OrderRecord]:
-    """An order at whatever rates the config has (``earn`` checks the default rates)."""
+    """An order at whatever rates the config has, its record as the engine keeps it."""
     n = next(_numbers)
     event = BusinessEvent(f"e-{n}", "order_completed", at, {"order_id": f"o-{n}", "settled_amount": Decimal(amount)})
     outcome = apply_event(config, state, event)
     own = next(a for a in outcome.awards if a.rule == "order_completed")
     assert outcome.order_rates is not None
+    rule = config.rule_for("order_completed")
+    pending = rule.pending_days if isinstance(rule, OrderRule) else 0
     record = OrderRecord(
         order_id=f"o-{n}",
         event_id=event.event_id,
@@ -1009,36 +996,8 @@ def earn_at_rates(
         points=own.points,
         growth=own.growth,
         lot_expires_at=lot_expiry(config, at),
-        lot_available_at=None,
+        lot_available_at=at + timedelta(days=pending) if pending else None,
         points_rate=outcome.order_rates[0],
         growth_rate=outcome.order_rates[1],
     )
     return check(outcome.state), record
-
-
-@pytest.mark.parametrize("share", ["100", "40"])
-def test_a_refund_and_a_reversal_end_the_same_in_either_order(make_config: ConfigFactory, share: str) -> None:
-    # Given an order's 100 points all spent (policy clamp)
-    config = policy(make_config, "clamp")
-    state, record = earn(config, new_member(), T0, "100")
-    spend = spend_points(state, 100, T0 + timedelta(days=1))
-    spent = replace(spend.state, ledger_seq=2)  # the order is entry 1, the redemption entry 2
-    later = T0 + timedelta(days=2)
-
-    # When the order is refunded, then the redemption reversed
-    refund = apply_refund(config, spent, record, Decimal(share), later)
-    assert refund.forgiven == int(share)
-    refunded = replace(refund.state, ledger_seq=3)
-    first = reverse_redemption(config, refunded, spend.drawn, later, redeemed_seq=2)
-    # Or the other way round
-    back = reverse_redemption(config, spent, spend.drawn, later, redeemed_seq=2)
-    second = apply_refund(config, replace(back.state, ledger_seq=3), record, Decimal(share), later)
-
-    # Then both end with the same points, and the reversal paid the refund what it forgave
-    assert sum(lot.points for lot in first.to_refunds) == int(share)
-    assert (first.state.points_balance, first.state.lots, first.state.forgiven) == (
-        second.state.points_balance,
-        second.state.lots,
-        second.state.forgiven,
-    )
-    assert check(first.state).points_balance == 100 - int(share)
