@@ -1001,3 +1001,31 @@ def earn_at_rates(
         growth_rate=outcome.order_rates[1],
     )
     return check(outcome.state), record
+
+
+@pytest.mark.parametrize("share", ["100", "40"])
+def test_a_refund_and_a_reversal_end_the_same_in_either_order(make_config: ConfigFactory, share: str) -> None:
+    # Given an order's 100 points all spent (policy clamp)
+    config = policy(make_config, "clamp")
+    state, record = earn(config, new_member(), T0, "100")
+    spend = spend_points(state, 100, T0 + timedelta(days=1))
+    spent = replace(spend.state, ledger_seq=2)  # the order is entry 1, the redemption entry 2
+    later = T0 + timedelta(days=2)
+
+    # When the order is refunded, then the redemption reversed
+    refund = apply_refund(config, spent, record, Decimal(share), later)
+    assert refund.forgiven == int(share)
+    refunded = replace(refund.state, ledger_seq=3)
+    first = reverse_redemption(config, refunded, spend.drawn, later, redeemed_seq=2)
+    # Or the other way round
+    back = reverse_redemption(config, spent, spend.drawn, later, redeemed_seq=2)
+    second = apply_refund(config, replace(back.state, ledger_seq=3), record, Decimal(share), later)
+
+    # Then both end with the same points, and the reversal paid the refund what it forgave
+    assert sum(lot.points for lot in first.to_refunds) == int(share)
+    assert (first.state.points_balance, first.state.lots, first.state.forgiven) == (
+        second.state.points_balance,
+        second.state.lots,
+        second.state.forgiven,
+    )
+    assert check(first.state).points_balance == 100 - int(share)
